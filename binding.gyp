@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "rdma_native",
+      "sources": [
+        "native/addon.cc", "native/args.cc", "native/channel.cc", "native/context.cc", "native/cq.cc",
+        "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/pd.cc", "native/poller.cc",
+        "native/post.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags": ["<!@(bash scripts/check-headers.sh)"],
+      "libraries": ["<!@(pkg-config --libs libibverbs librdmacm)"]
+    }
+  ]
+}

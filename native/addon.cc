@@ -1,0 +1,66 @@
+// Module entry: defines the classes, keeps them per environment, and closes every live verbs object
+// when the environment (main thread or worker) is torn down.
+#include <napi.h>
+
+#include <vector>
+
+#include "addon.h"
+#include "channel.h"
+#include "context.h"
+#include "cq.h"
+#include "errors.h"
+#include "mr.h"
+#include "pd.h"
+#include "qp.h"
+
+namespace rdma {
+
+Napi::Value ListDevices(const Napi::CallbackInfo& info);
+
+// init({RdmaError}): lib/ hands over its error class once, before anything else is called.
+static Napi::Value InitBinding(const Napi::CallbackInfo& info) {
+  Napi::Object options = info[0].As<Napi::Object>();
+  Napi::Value error_class = options.Get("RdmaError");
+  if (!error_class.IsFunction()) ThrowType(info.Env(), "init() needs the RdmaError class");
+  AddonData::Get(info.Env()).error_class = Napi::Persistent(error_class.As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+static void CloseAll(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  data->tearing_down = true;
+  // Closing one object closes its dependents too, which leave the set: close from a snapshot.
+  while (!data->live.empty()) {
+    std::vector<Resource*> snapshot(data->live.begin(), data->live.end());
+    bool progressed = false;
+    for (Resource* resource : snapshot) {
+      if (data->live.count(resource) == 0 || resource->closed()) continue;
+      resource->Close(CloseMode::kQuiet);
+      progressed = true;
+    }
+    if (!progressed) break;  // everything left is closed and only awaits its finalizer
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData(env);
+  env.SetInstanceData(data);
+  data->context_class = Napi::Persistent(Context::Define(env));
+  data->pd_class = Napi::Persistent(Pd::Define(env));
+  data->mr_class = Napi::Persistent(Mr::Define(env));
+  data->channel_class = Napi::Persistent(CompChannel::Define(env));
+  data->cq_class = Napi::Persistent(Cq::Define(env));
+  data->qp_class = Napi::Persistent(Qp::Define(env));
+  napi_add_env_cleanup_hook(env, CloseAll, data);
+
+  exports.Set("init", Napi::Function::New(env, InitBinding, "init"));
+  exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
+  exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
+  return exports;
+}
+
+}  // namespace rdma
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return rdma::Init(env, exports); }
+
+NODE_API_MODULE(rdma_native, InitModule)

@@ -1,0 +1,38 @@
+// Per-environment state of the addon (main thread and each worker get their own): the JS classes it
+// builds objects from, the RdmaError class supplied by lib/, and every live verbs object, so that
+// environment teardown can close what garbage collection has not.
+#pragma once
+#include <napi.h>
+
+#include <unordered_set>
+
+namespace rdma {
+
+class Resource;
+
+struct AddonData {
+  Napi::FunctionReference error_class;
+  Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class;
+  std::unordered_set<Resource*> live;
+  // One async context for every callback the addon makes from the event loop (pollers).
+  Napi::AsyncContext async_context;
+  bool tearing_down = false;
+
+  explicit AddonData(Napi::Env env) : async_context(env, "rdma-node") {}
+  static AddonData& Get(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+};
+
+// Runs fn inside a callback scope (so promise reactions and nextTicks run afterwards), reporting a JS
+// exception thrown by a callback as an uncaught exception instead of unwinding into libuv.
+template <class Fn>
+void CallFromLoop(Napi::Env env, Fn&& fn) {
+  Napi::HandleScope handles(env);
+  Napi::CallbackScope scope(env, AddonData::Get(env).async_context);
+  try {
+    fn();
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+}  // namespace rdma

@@ -1,0 +1,36 @@
+// Argument checking for values that come from JS: wrong types are TypeErrors, out-of-range numbers are
+// RangeErrors, and both name the argument. Nothing a caller passes reaches a verb unchecked.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace rdma {
+
+uint32_t ToU32(Napi::Value value, const std::string& name, uint32_t max = UINT32_MAX);
+int32_t ToI32(Napi::Value value, const std::string& name, int32_t min, int32_t max);
+// Accepts a bigint or a non-negative safe-integer number.
+uint64_t ToU64(Napi::Value value, const std::string& name);
+bool ToBool(Napi::Value value, const std::string& name);
+Napi::Object ToObject(Napi::Value value, const std::string& name);
+
+// Optional properties: `fallback` when absent (undefined).
+uint32_t PropU32(Napi::Object obj, const char* key, uint32_t fallback, uint32_t max = UINT32_MAX);
+uint64_t PropU64(Napi::Object obj, const char* key, uint64_t fallback);
+bool PropBool(Napi::Object obj, const char* key, bool fallback);
+bool Has(Napi::Object obj, const char* key);
+
+// A byte range of an ArrayBuffer, as given by lib/ (buffer, byteOffset, byteLength), bounds-checked.
+struct ByteRange {
+  Napi::ArrayBuffer buffer;
+  uint8_t* data;
+  size_t length;
+};
+ByteRange ToByteRange(Napi::Value buffer, Napi::Value offset, Napi::Value length);
+// A Uint8Array of exactly `size` bytes (GIDs).
+const uint8_t* ToFixedBytes(Napi::Value value, size_t size, const std::string& name);
+
+Napi::Value FromU64(Napi::Env env, uint64_t value);  // a bigint
+
+}  // namespace rdma

@@ -1,0 +1,56 @@
+#include "resource.h"
+
+#include <algorithm>
+
+namespace rdma {
+
+int kConstructToken = 0;
+
+Napi::External<int> ConstructToken(Napi::Env env) {
+  return Napi::External<int>::New(env, &kConstructToken);
+}
+
+void CheckConstructToken(const Napi::CallbackInfo& info, const char* how) {
+  if (info.Length() < 1 || !info[0].IsExternal() || info[0].As<Napi::External<int>>().Data() != &kConstructToken) {
+    ThrowType(info.Env(), std::string("cannot be constructed directly; use ") + how);
+  }
+}
+
+Resource::Resource(Napi::Env env, const char* kind) : env_(env), kind_(kind) {
+  AddonData::Get(env).live.insert(this);
+}
+
+Resource::~Resource() {
+  // Derived destructors close; by now only the bookkeeping is left.
+  AddonData* data = env_.GetInstanceData<AddonData>();
+  if (data != nullptr) data->live.erase(this);
+}
+
+void Resource::DependOn(Napi::Object parent_js, Resource* parent) {
+  parents_.emplace_back(parent, Napi::Persistent(parent_js));
+  parent->dependents_.push_back(this);
+}
+
+void Resource::CheckOpen(Napi::Env env) const {
+  if (closed_) ThrowType(env, std::string(kind_) + " is closed");
+}
+
+void Resource::Close(CloseMode mode) {
+  if (closed_) return;
+  // Newest first: later objects may use earlier siblings (a QP uses CQs made before it).
+  while (!dependents_.empty()) dependents_.back()->Close(mode);
+  int err = Destroy(mode);
+  if (err != 0 && mode == CloseMode::kFromJs) {
+    std::string verb = std::string("destroy ") + kind_;
+    ThrowVerb(env_, verb.c_str(), err);
+  }
+  closed_ = true;
+  for (auto& [parent, reference] : parents_) {
+    auto& siblings = parent->dependents_;
+    siblings.erase(std::remove(siblings.begin(), siblings.end(), this), siblings.end());
+    reference.Reset();
+  }
+  parents_.clear();
+}
+
+}  // namespace rdma

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages this project needs, only those missing. Idempotent: a second run installs
+# nothing. Build needs the rdma-core headers; the device tests and `npm start` need the rxe provider, the
+# C reference tools (perftest, ibverbs-utils, rdmacm-utils) and what the Soft-RoCE VM is made of.
+set -euo pipefail
+
+packages=(
+  pkg-config libibverbs-dev librdmacm-dev ibverbs-providers rdma-core   # build + rxe provider
+  ibverbs-utils rdmacm-utils perftest iproute2                           # reference tools, `rdma link`
+  qemu-system-x86 busybox-static cpio kmod xz-utils                      # the Soft-RoCE VM
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "rdma-node setup: installing ${missing[*]}" >&2
+if ! command -v apt-get >/dev/null; then
+  echo "rdma-node setup: no apt-get here; install these packages by hand: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"
+  else
+    echo "rdma-node setup: not root and no passwordless sudo; as root run: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A stale package list makes `install` fail with 404s; refresh once, then install.
+$sudo apt-get update -qq >&2
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
