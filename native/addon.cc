@@ -26,20 +26,12 @@ static Napi::Value InitBinding(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The environment reaper: closes what GC has not, before any finalizer runs. Closing an object closes
+// its dependents too; closed objects stay in the set until their finalizers run.
 static void CloseAll(void* arg) {
-  auto* data = static_cast<AddonData*>(arg);
-  data->tearing_down = true;
-  // Closing one object closes its dependents too, which leave the set: close from a snapshot.
-  while (!data->live.empty()) {
-    std::vector<Resource*> snapshot(data->live.begin(), data->live.end());
-    bool progressed = false;
-    for (Resource* resource : snapshot) {
-      if (data->live.count(resource) == 0 || resource->closed()) continue;
-      resource->Close(CloseMode::kQuiet);
-      progressed = true;
-    }
-    if (!progressed) break;  // everything left is closed and only awaits its finalizer
-  }
+  LiveSet& live = *static_cast<AddonData*>(arg)->live;
+  std::vector<Resource*> snapshot(live.begin(), live.end());
+  for (Resource* resource : snapshot) resource->Close(CloseMode::kQuiet);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

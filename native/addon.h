@@ -4,19 +4,23 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
 #include <unordered_set>
 
 namespace rdma {
 
 class Resource;
 
+// Every live verbs object of an environment. Shared with the objects themselves, because at teardown the
+// finalizers of the objects and of AddonData run in no particular order.
+using LiveSet = std::unordered_set<Resource*>;
+
 struct AddonData {
   Napi::FunctionReference error_class;
   Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class;
-  std::unordered_set<Resource*> live;
+  std::shared_ptr<LiveSet> live = std::make_shared<LiveSet>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;
-  bool tearing_down = false;
 
   explicit AddonData(Napi::Env env) : async_context(env, "rdma-node") {}
   static AddonData& Get(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

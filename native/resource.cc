@@ -16,15 +16,12 @@ void CheckConstructToken(const Napi::CallbackInfo& info, const char* how) {
   }
 }
 
-Resource::Resource(Napi::Env env, const char* kind) : env_(env), kind_(kind) {
-  AddonData::Get(env).live.insert(this);
+Resource::Resource(Napi::Env env, const char* kind) : env_(env), kind_(kind), live_(AddonData::Get(env).live) {
+  live_->insert(this);
 }
 
-Resource::~Resource() {
-  // Derived destructors close; by now only the bookkeeping is left.
-  AddonData* data = env_.GetInstanceData<AddonData>();
-  if (data != nullptr) data->live.erase(this);
-}
+// Derived destructors close; by now only the bookkeeping is left.
+Resource::~Resource() { live_->erase(this); }
 
 void Resource::DependOn(Napi::Object parent_js, Resource* parent) {
   parents_.emplace_back(parent, Napi::Persistent(parent_js));

@@ -8,6 +8,7 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ class Resource {
 
  private:
   const char* kind_;
+  std::shared_ptr<LiveSet> live_;
   bool closed_ = false;
   std::vector<Resource*> dependents_;
   std::vector<std::pair<Resource*, Napi::ObjectReference>> parents_;

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/** The rdma-node command line. */
+import { hostHasDevice, insideVm, rerunInVm } from './device-host';
+import { printDevices, runDemo } from './demo';
+import { runTests } from './test-runner';
+import { main as vmMain } from './vm/cli';
+
+const usage = `usage: rdma-node <command>
+
+  devices               list RDMA devices with their ports and GIDs
+  demo [--device NAME]  ping-pong, write/read integrity and bandwidth on a device
+                        (inside the Soft-RoCE VM when this host has no RDMA device)
+  test [unit|device|all] [--filter TEXT]
+                        run the test suites (device tests in the VM when needed)
+  vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help)
+`;
+
+function option(argv: string[], name: string): string | undefined {
+  const at = argv.indexOf(name);
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
+async function demo(argv: string[]): Promise<number> {
+  if (insideVm() || hostHasDevice()) {
+    await runDemo(option(argv, '--device') ?? process.env.RDMA_NODE_DEVICE);
+    return 0;
+  }
+  console.log('This host has no RDMA device: running the demo on Soft-RoCE inside a throwaway VM.\n');
+  return rerunInVm(__filename, ['demo', ...argv], 20 * 60_000);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'devices':
+      printDevices();
+      return 0;
+    case 'demo':
+      return demo(rest);
+    case 'test':
+      return runTests(rest);
+    case 'vm':
+      return vmMain(rest);
+    case undefined: case '-h': case '--help': case 'help':
+      console.log(usage);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`unknown command: ${command}\n\n${usage}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (status) => (process.exitCode = status),
+  (error: Error) => {
+    console.error(`rdma-node: ${error.message}`);
+    process.exitCode = 1;
+  },
+);

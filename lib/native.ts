@@ -1,0 +1,129 @@
+/**
+ * The whole native surface, declared in one place. Everything else in lib/ is plain TypeScript on top of
+ * these handles; nothing outside lib/ should use them directly.
+ */
+import { RdmaError } from './errors';
+
+export interface NativeDeviceInfo {
+  name: string;
+  guid: bigint;
+  nodeType: number;
+  transportType: number;
+  index: number;
+}
+
+export interface NativeGidEntry {
+  gid: Buffer;
+  gidIndex: number;
+  portNum: number;
+  gidType: number;
+  ndevIfindex: number;
+}
+
+export interface NativeAsyncEvent {
+  type: number;
+  name: string;
+  portNum?: number;
+  qp?: NativeQp;
+  qpNum?: number;
+  cq?: NativeCq;
+}
+
+interface Closable {
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface NativeContext extends Closable {
+  queryDevice(): Record<string, unknown>;
+  queryPort(port: number): Record<string, unknown>;
+  queryGidTable(): NativeGidEntry[];
+  allocPd(): NativePd;
+  createCompChannel(): NativeCompChannel;
+  createCq(cqe: number, channel: NativeCompChannel | null, compVector: number): NativeCq;
+  watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
+}
+
+export interface NativePd extends Closable {
+  registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+}
+
+export interface NativeMr extends Closable {
+  readonly lkey: number;
+  readonly rkey: number;
+  readonly addr: bigint;
+  readonly length: number;
+}
+
+export interface NativeCompChannel extends Closable {
+  readonly fd: number;
+}
+
+export interface NativeCq extends Closable {
+  /** Writes up to storage.length / WC_WORDS completions; returns how many. */
+  poll(storage: Uint32Array): number;
+  requestNotify(solicitedOnly?: boolean): void;
+  /** true on a completion event, false when cancelWait() ran; rejects when the CQ is closed. */
+  nextEvent(): Promise<boolean>;
+  cancelWait(): void;
+  resize(cqe: number): number;
+  readonly cqe: number;
+}
+
+export interface NativeQpInitAttr {
+  qpType?: number;
+  maxSendWr?: number;
+  maxRecvWr?: number;
+  maxSendSge?: number;
+  maxRecvSge?: number;
+  maxInlineData?: number;
+  sqSigAll?: boolean;
+}
+
+export type NativeSge =
+  | { mr: NativeMr; offset?: number; length?: number; lkey?: number }
+  | { addr: bigint; length: number; lkey: number }
+  | { buffer: ArrayBuffer; offset: number; length: number };
+
+export interface NativeSendWr {
+  wrId: bigint | number;
+  opcode: number;
+  sendFlags: number;
+  sgList: NativeSge[];
+  immData?: number;
+  invalidateRkey?: number;
+  remoteAddr?: bigint;
+  rkey?: number;
+  compareAdd?: bigint;
+  swap?: bigint;
+}
+
+export interface NativeRecvWr {
+  wrId: bigint | number;
+  sgList: NativeSge[];
+}
+
+export interface NativeQp extends Closable {
+  modify(attributes: object): void;
+  query(): Record<string, unknown>;
+  postSend(workRequests: NativeSendWr[]): void;
+  postRecv(workRequests: NativeRecvWr[]): void;
+  readonly qpNum: number;
+  readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
+}
+
+export interface NativeBinding {
+  init(options: { RdmaError: typeof RdmaError }): void;
+  listDevices(): NativeDeviceInfo[];
+  openContext(name: string): NativeContext;
+}
+
+function load(): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const binding = require('../../build/Release/rdma_native.node') as NativeBinding;
+  binding.init({ RdmaError });
+  return binding;
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,83 @@
+/** `rdma-node vm`: run a command inside the Soft-RoCE VM. */
+import { runInVm, ensureKernel, type VmOptions } from './index';
+
+const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--] COMMAND [ARG...]
+       rdma-node vm --fetch [--kernel sid|bookworm]
+
+Runs COMMAND inside a throwaway qemu VM whose kernel has rdma_rxe, with rxe0 created on its eth0
+(10.0.2.15), the host's / shared read-only and the current directory read-write; exits with COMMAND's
+status. --fetch only downloads and caches the kernel.`;
+
+export interface VmArgs {
+  options: VmOptions;
+  command: string[];
+  fetch: boolean;
+  help: boolean;
+}
+
+export function parseVmArgs(argv: string[]): VmArgs {
+  const args: VmArgs = { options: {}, command: [], fetch: false, help: false };
+  const number = (flag: string, value: string | undefined): number => {
+    const n = Number(value);
+    if (value === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      args.command = argv.slice(i + 1);
+      break;
+    }
+    if (!arg.startsWith('-')) {
+      args.command = argv.slice(i);
+      break;
+    }
+    const value = argv[i + 1];
+    switch (arg) {
+      case '--kernel':
+        if (value !== 'auto' && value !== 'sid' && value !== 'bookworm') throw new Error('--kernel is auto, sid or bookworm');
+        args.options.kernel = value;
+        i++;
+        break;
+      case '--timeout':
+        args.options.timeoutMs = number(arg, value) * 1000;
+        i++;
+        break;
+      case '--memory':
+        args.options.memoryMiB = number(arg, value);
+        i++;
+        break;
+      case '--cpus':
+        args.options.cpus = number(arg, value);
+        i++;
+        break;
+      case '--fetch':
+        args.fetch = true;
+        break;
+      case '-h': case '--help':
+        args.help = true;
+        break;
+      default:
+        throw new Error(`unknown option ${arg}`);
+    }
+  }
+  return args;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseVmArgs(argv);
+  if (args.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (args.fetch) {
+    const kernel = await ensureKernel(args.options.kernel === 'bookworm' ? 'bookworm' : 'sid');
+    console.log(`${kernel.suite} kernel ${kernel.version} cached in ${kernel.dir}`);
+    return 0;
+  }
+  if (args.command.length === 0) {
+    console.error(usage);
+    return 1;
+  }
+  return runInVm(args.command, args.options);
+}

@@ -1,0 +1,80 @@
+/** Boots qemu (TCG: this host's /dev/kvm does not run stock kernels) and streams the guest console. */
+import { spawn } from 'node:child_process';
+
+import { EXIT_MARKER, READY_MARKER } from './guest-init';
+import type { Log } from './paths';
+
+export interface Boot {
+  vmlinuz: string;
+  initramfs: string;
+  jobDir: string;
+  /** Shared read-write at the same path inside. */
+  projectDir?: string;
+  memoryMiB: number;
+  cpus: number;
+  timeoutMs: number;
+  /** Receives the guest's console output line by line (markers removed). */
+  output: (line: string) => void;
+  log: Log;
+}
+
+export interface BootResult {
+  /** The guest reached the point of running the command. */
+  ready: boolean;
+  /** Exit status reported on the console, if any. */
+  status?: number;
+  timedOut: boolean;
+}
+
+export function qemuArgs(boot: Boot): string[] {
+  const share = (path: string, tag: string, readonly: boolean) =>
+    ['-virtfs', `local,path=${path},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
+  const append = ['console=ttyS0', 'quiet', 'loglevel=1', 'panic=-1', ...(boot.projectDir ? [`rdma_node.project=${boot.projectDir}`] : [])];
+  return [
+    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(boot.cpus), '-m', String(boot.memoryMiB),
+    '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+    '-kernel', boot.vmlinuz, '-initrd', boot.initramfs, '-append', append.join(' '),
+    ...share('/', 'hostroot', true),
+    ...share(boot.jobDir, 'job', false),
+    ...(boot.projectDir ? share(boot.projectDir, 'project', false) : []),
+    '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0',
+  ];
+}
+
+export function bootQemu(boot: Boot): Promise<BootResult> {
+  return new Promise((resolve, reject) => {
+    const qemu = spawn('qemu-system-x86_64', qemuArgs(boot), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const result: BootResult = { ready: false, timedOut: false };
+    let pending = '';
+    let errors = '';
+    const timer = setTimeout(() => {
+      result.timedOut = true;
+      qemu.kill('SIGKILL');
+    }, boot.timeoutMs);
+    const onLine = (raw: string): void => {
+      const line = raw.replace(/\r/g, '');
+      if (line === READY_MARKER) {
+        result.ready = true;
+        boot.log('running the command');
+      } else if (line.startsWith(EXIT_MARKER)) result.status = Number(line.slice(EXIT_MARKER.length));
+      else if (result.status === undefined) boot.output(line); // after the status, only power-off noise
+    };
+    qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      lines.forEach(onLine);
+    });
+    qemu.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
+    qemu.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start qemu-system-x86_64 (${error.message}); run 'bash scripts/setup.sh'`));
+    });
+    qemu.on('close', (code) => {
+      clearTimeout(timer);
+      if (pending) onLine(pending);
+      if (!result.ready && !result.timedOut && code !== 0) reject(new Error(`qemu exited with ${code}: ${errors.trim().split('\n').slice(-3).join(' | ')}`));
+      else resolve(result);
+    });
+  });
+}

@@ -1,0 +1,76 @@
+/** Work requests as TypeScript describes them, and their translation to the native form. */
+import { toByteRange, type BufferSource } from './buffers';
+import { SendFlags, WrOpcode } from './constants';
+import type { MemoryRegion, RemoteRegion } from './mr';
+import type { NativeRecvWr, NativeSendWr, NativeSge } from './native';
+
+/**
+ * A scatter/gather entry: part of a memory region (bounds-checked; `lkey` overrides the MR's, for
+ * testing protection errors), a raw {addr, length, lkey} that only the device dereferences, or, for
+ * inline sends only, any buffer (copied at post time).
+ */
+export type Sge =
+  | { mr: MemoryRegion; offset?: number; length?: number; lkey?: number }
+  | { addr: bigint; length: number; lkey: number }
+  | { buffer: BufferSource };
+
+export interface SendWorkRequest {
+  wrId?: bigint | number;
+  opcode: WrOpcode;
+  sgList?: Sge[];
+  /** Generate a completion (default true; false = unsignaled, needs a QP without sqSigAll). */
+  signaled?: boolean;
+  inline?: boolean;
+  solicited?: boolean;
+  fence?: boolean;
+  /** Immediate data (host order) for *_WITH_IMM. */
+  immData?: number;
+  /** RDMA_WRITE/READ and atomics: the remote memory (address is where the operation starts). */
+  remote?: RemoteRegion | { addr: bigint; rkey: number };
+  /** Atomics: the compare value (CMP_AND_SWP) or the addend (FETCH_AND_ADD). */
+  compareAdd?: bigint;
+  /** CMP_AND_SWP: the value written when the compare matches. */
+  swap?: bigint;
+  /** SEND_WITH_INV and LOCAL_INV: the rkey to invalidate. */
+  invalidateRkey?: number;
+}
+
+export interface RecvWorkRequest {
+  wrId?: bigint | number;
+  sgList?: Sge[];
+}
+
+function toNativeSge(sge: Sge): NativeSge {
+  if ('mr' in sge) return { mr: sge.mr.handle, offset: sge.offset, length: sge.length, lkey: sge.lkey } as NativeSge;
+  if ('buffer' in sge) {
+    const { arrayBuffer, offset, length } = toByteRange(sge.buffer);
+    return { buffer: arrayBuffer, offset, length };
+  }
+  return sge;
+}
+
+export function toNativeSendWr(wr: SendWorkRequest): NativeSendWr {
+  if (typeof wr !== 'object' || wr === null) throw new TypeError('a work request must be an object');
+  let flags = 0;
+  if (wr.signaled !== false) flags |= SendFlags.SIGNALED;
+  if (wr.inline) flags |= SendFlags.INLINE;
+  if (wr.solicited) flags |= SendFlags.SOLICITED;
+  if (wr.fence) flags |= SendFlags.FENCE;
+  return {
+    wrId: wr.wrId ?? 0,
+    opcode: wr.opcode,
+    sendFlags: flags,
+    sgList: (wr.sgList ?? []).map(toNativeSge),
+    immData: wr.immData,
+    invalidateRkey: wr.invalidateRkey,
+    remoteAddr: wr.remote?.addr,
+    rkey: wr.remote?.rkey,
+    compareAdd: wr.compareAdd,
+    swap: wr.swap,
+  };
+}
+
+export function toNativeRecvWr(wr: RecvWorkRequest): NativeRecvWr {
+  if (typeof wr !== 'object' || wr === null) throw new TypeError('a work request must be an object');
+  return { wrId: wr.wrId ?? 0, sgList: (wr.sgList ?? []).map(toNativeSge) };
+}

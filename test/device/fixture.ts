@@ -1,0 +1,35 @@
+/**
+ * Shared set-up for device tests. There is no skipping here: a device test run without a device fails,
+ * so a green run always means the tests talked to a real RDMA device.
+ */
+import { randomBytes } from 'node:crypto';
+
+import { Access, createLoopbackPair, listDevices, openDevice, type Context, type LoopbackOptions, type LoopbackPair } from '../../lib';
+
+export function deviceName(): string {
+  const name = process.env.RDMA_NODE_DEVICE ?? listDevices()[0]?.name;
+  if (name === undefined) throw new Error('device tests need an RDMA device (run them with `npm test`, which uses the Soft-RoCE VM)');
+  return name;
+}
+
+export function open(): Context {
+  return openDevice(deviceName());
+}
+
+export const remoteAccess = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+
+/** A context with a connected loopback RC pair, closed (everything) when disposed. */
+export function pair(options: LoopbackOptions = {}): { context: Context; pair: LoopbackPair } & Disposable {
+  const context = open();
+  try {
+    const loop = createLoopbackPair(context, { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 4, maxRecvSge: 4, ...options });
+    return { context, pair: loop, [Symbol.dispose]: () => context.close() };
+  } catch (error) {
+    context.close();
+    throw error;
+  }
+}
+
+export const random = (size: number): Buffer => randomBytes(size);
+
+export const TIMEOUT = { timeoutMs: 30_000 };
