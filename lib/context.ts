@@ -40,8 +40,8 @@ const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidTyp
 
 /**
  * Events: 'event' (AsyncEvent) for each asynchronous device event (port active/error, QP fatal, CQ error,
- * SRQ limit, device fatal). The async fd is watched only while someone listens, and never keeps the
- * process alive by itself.
+ * SRQ limit, device fatal). The async fd is watched only while someone listens; like a socket with a
+ * 'data' listener, that keeps the process alive until the listener goes or the context is closed.
  */
 export class Context extends EventEmitter implements Disposable {
   readonly #native: NativeContext;

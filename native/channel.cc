@@ -48,7 +48,7 @@ int CompChannel::Destroy(CloseMode) {
 void CompChannel::AddWaiters(int delta) {
   waiters_ += delta;
   if (!poller_) return;
-  if (waiters_ > 0) poller_->Start(true);
+  if (waiters_ > 0) poller_->Start();
   else poller_->Stop();
 }
 

@@ -236,8 +236,9 @@ Napi::Value Context::WatchAsyncEvents(const Napi::CallbackInfo& info) {
     if (err != 0) ThrowVerb(env, "fcntl(async_fd)", err);
     async_poller_ = std::make_unique<FdPoller>(env, ctx_->async_fd, [this] { DrainAsyncEvents(); });
   }
-  // Listening for device events must not keep the process alive on its own.
-  async_poller_->Start(false);
+  // Like a socket with a 'data' listener, a context with an event listener keeps the process alive
+  // until the listener is removed or the context closed.
+  async_poller_->Start();
   return env.Undefined();
 }
 

@@ -34,9 +34,7 @@ FdPoller::~FdPoller() {
   uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
 }
 
-void FdPoller::Start(bool keep_alive) {
-  if (keep_alive) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
-  else uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+void FdPoller::Start() {
   if (active_) return;
   active_ = true;
   uv_poll_start(handle_, UV_READABLE, [](uv_poll_t* h, int, int) {

@@ -16,9 +16,8 @@ class FdPoller {
   FdPoller(const FdPoller&) = delete;
   FdPoller& operator=(const FdPoller&) = delete;
 
-  // keep_alive: whether the watch keeps the event loop (and so the process) running, as a pending
-  // wait does; an event listener that nobody awaits does not.
-  void Start(bool keep_alive);
+  // An active watch keeps the event loop (and so the process) running, as a pending socket read does.
+  void Start();
   void Stop();
   bool active() const { return active_; }
 

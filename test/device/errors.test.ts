@@ -29,7 +29,12 @@ test('a write to a region without remote-write access fails with REM_ACCESS_ERR'
   assert.deepEqual(readOnly.bytes, new Uint8Array(64));
 });
 
-test('a bad lkey fails with LOC_PROT_ERR; later requests flush with WR_FLUSH_ERR', async () => {
+// The verbs spec says LOC_PROT_ERR; rxe reports the local failure as LOC_QP_OP_ERR (6.1) or completes the
+// failed request as WR_FLUSH_ERR when it moves the QP to the error state (7.x). Either way: not SUCCESS,
+// nothing transferred, QP in ERR, and every later request flushed.
+const localErrors = ['LOC_PROT_ERR', 'LOC_QP_OP_ERR', 'WR_FLUSH_ERR'];
+
+test('a bad lkey on the sender fails locally, transfers nothing and flushes what follows', async () => {
   using t = pair();
   const { pd, cqs, qps } = t.pair;
   const source = pd.registerMemory(random(64));
@@ -39,9 +44,27 @@ test('a bad lkey fails with LOC_PROT_ERR; later requests flush with WR_FLUSH_ERR
     { wrId: 2, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: remote.remote() },
   ]);
   const [first, second] = await cqs[0].take(2, TIMEOUT);
-  assert.equal(first!.statusName, 'LOC_PROT_ERR');
+  assert.equal(first!.wrId, 1n);
+  assert.ok(localErrors.includes(first!.statusName), `bad lkey completed with ${first!.statusName}`);
   assert.equal(second!.statusName, 'WR_FLUSH_ERR');
   assert.equal(qps[0].state, QpState.ERR);
+  assert.deepEqual(remote.bytes, new Uint8Array(64), 'nothing was written');
+});
+
+test('a bad lkey in a receive request fails it locally and the sender sees REM_OP_ERR', async () => {
+  using t = pair();
+  const { pd, cqs, qps } = t.pair;
+  const source = pd.registerMemory(random(64));
+  const target = pd.registerMemory(Buffer.alloc(64));
+  qps[1].postRecv({ wrId: 9, sgList: [{ mr: target, lkey: target.lkey ^ 0xff }] });
+  qps[0].postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [{ mr: source }] });
+  const [received] = await cqs[1].take(1, TIMEOUT);
+  assert.equal(received!.wrId, 9n);
+  assert.ok(['LOC_PROT_ERR', 'LOC_QP_OP_ERR'].includes(received!.statusName), `receive completed with ${received!.statusName}`);
+  const [sent] = await cqs[0].take(1, TIMEOUT);
+  assert.equal(sent!.statusName, 'REM_OP_ERR');
+  assert.equal(qps[1].state, QpState.ERR);
+  assert.deepEqual(target.bytes, new Uint8Array(64));
 });
 
 test('bad inputs are TypeErrors or RangeErrors, never a crash', () => {
