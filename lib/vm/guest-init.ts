@@ -15,8 +15,6 @@ mount -t devtmpfs devtmpfs /dev
 fail() { echo "[vm] $*"; echo "${EXIT_MARKER}125"; poweroff -f; }
 say() { echo "[vm] $*"; }
 for m in $(cat /modules.order); do insmod "/modules/$m" || fail "insmod $m failed"; done
-opt() { sed -n "s/.*rdma_node\\.$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
-project=$(opt project)
 H=/host
 mkdir -p $H
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot $H || fail "cannot mount the host's root"
@@ -29,7 +27,9 @@ mount -t devpts devpts $H/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $H/dev/shm
 mkdir -p $H/run/rdma-node-job
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job $H/run/rdma-node-job || fail "cannot mount the job directory"
+project=$(cat $H/run/rdma-node-job/project 2>/dev/null)
 if [ -n "$project" ]; then
+  mkdir -p "$H$project" 2>/dev/null  # under /tmp or /run the mount point is on the guest's tmpfs
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 project "$H$project" || fail "cannot mount the project at $project"
 fi
 ip link set lo up

@@ -38,6 +38,7 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
   const jobDir = mkdtempSync(join(tmpdir(), 'rdma-node-vm-'));
   try {
     writeFileSync(join(jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, ...options.env } }));
+    if (cwd !== '/') writeFileSync(join(jobDir, 'project'), cwd);
     log(`booting Linux ${kernel.version} with rdma_rxe (qemu, software emulation: expect it to be slow)`);
     const started = Date.now();
     const timeoutMs = options.timeoutMs ?? 30 * 60_000;

@@ -1,7 +1,7 @@
 /** The initramfs: busybox, the modules the guest needs (decompressed: busybox insmod wants plain .ko), /init. */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -49,6 +49,8 @@ export async function ensureInitramfs(kernel: Kernel, log: Log): Promise<string>
     chmodSync(join(tree, 'init'), 0o755);
     await run('sh', ['-c', `cd "${tree}" && find . | cpio -o -H newc --quiet | gzip -1 > "${image}.partial"`]);
     renameSync(`${image}.partial`, image);
+    // Images for older init scripts or module sets are never used again.
+    for (const old of readdirSync(kernel.dir)) if (/^initramfs-\w+\.cpio\.gz$/.test(old) && join(kernel.dir, old) !== image) rmSync(join(kernel.dir, old));
   } finally {
     rmSync(tree, { recursive: true, force: true });
   }

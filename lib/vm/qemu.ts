@@ -8,7 +8,7 @@ export interface Boot {
   vmlinuz: string;
   initramfs: string;
   jobDir: string;
-  /** Shared read-write at the same path inside. */
+  /** Shared read-write at the same path inside (the guest reads the path from jobDir/project). */
   projectDir?: string;
   memoryMiB: number;
   cpus: number;
@@ -27,13 +27,13 @@ export interface BootResult {
 }
 
 export function qemuArgs(boot: Boot): string[] {
+  // qemu option values escape a comma by doubling it.
   const share = (path: string, tag: string, readonly: boolean) =>
-    ['-virtfs', `local,path=${path},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
-  const append = ['console=ttyS0', 'quiet', 'loglevel=1', 'panic=-1', ...(boot.projectDir ? [`rdma_node.project=${boot.projectDir}`] : [])];
+    ['-virtfs', `local,path=${path.replace(/,/g, ',,')},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
   return [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(boot.cpus), '-m', String(boot.memoryMiB),
     '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-    '-kernel', boot.vmlinuz, '-initrd', boot.initramfs, '-append', append.join(' '),
+    '-kernel', boot.vmlinuz, '-initrd', boot.initramfs, '-append', 'console=ttyS0 quiet loglevel=1 panic=-1',
     ...share('/', 'hostroot', true),
     ...share(boot.jobDir, 'job', false),
     ...(boot.projectDir ? share(boot.projectDir, 'project', false) : []),
