@@ -3,9 +3,11 @@
     {
       "target_name": "rdma_native",
       "sources": [
-        "native/addon.cc", "native/args.cc", "native/channel.cc", "native/context.cc", "native/cq.cc",
-        "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/pd.cc", "native/poller.cc",
-        "native/post.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc"
+        "native/addon.cc", "native/ah.cc", "native/args.cc", "native/channel.cc", "native/cm_channel.cc", "native/cm_id.cc",
+        "native/context.cc", "native/cq.cc",
+        "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/mw.cc", "native/pd.cc", "native/poller.cc",
+        "native/post.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc",
+        "native/srq.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -23,6 +23,7 @@ export enum WrOpcode {
   ATOMIC_CMP_AND_SWP = 5,
   ATOMIC_FETCH_AND_ADD = 6,
   LOCAL_INV = 7,
+  BIND_MW = 8,
   SEND_WITH_INV = 9,
 }
 
@@ -112,6 +113,32 @@ export enum AsyncEventType {
 /** ODP capability bits (ibv_odp_general_caps, ibv_odp_transport_cap_bits). */
 export const OdpCaps = { SUPPORT: 1, SUPPORT_IMPLICIT: 2 } as const;
 export const OdpTransportCaps = { SEND: 1, RECV: 2, WRITE: 4, READ: 8, ATOMIC: 16, SRQ_RECV: 32 } as const;
+
+/** A UD receive buffer starts with room for the 40-byte Global Route Header, whether or not one came. */
+export const UD_GRH_BYTES = 40;
+
+/** rdma_cm port spaces. */
+export enum PortSpace { IPOIB = 0x0002, TCP = 0x0106, UDP = 0x0111, IB = 0x013f }
+
+/** rdma_cm event types. */
+export enum CmEventType {
+  ADDR_RESOLVED = 0,
+  ADDR_ERROR,
+  ROUTE_RESOLVED,
+  ROUTE_ERROR,
+  CONNECT_REQUEST,
+  CONNECT_RESPONSE,
+  CONNECT_ERROR,
+  UNREACHABLE,
+  REJECTED,
+  ESTABLISHED,
+  DISCONNECTED,
+  DEVICE_REMOVAL,
+  MULTICAST_JOIN,
+  MULTICAST_ERROR,
+  ADDR_CHANGE,
+  TIMEWAIT_EXIT,
+}
 
 /** The name of a numeric enum value, or its number in brackets when unknown. */
 export function enumName(table: Record<number, string>, value: number): string {

@@ -8,7 +8,8 @@ import { formatGid, gidIpv4 } from './gid';
 import type { NativeAsyncEvent, NativeContext } from './native';
 import { ProtectionDomain } from './pd';
 import type { QueuePair } from './qp';
-import { wrapperOf } from './registry';
+import { register, wrapperOf } from './registry';
+import type { SharedReceiveQueue } from './srq';
 
 export interface GidEntry {
   /** 'fe80:0000:...' as ibv_devinfo prints it. */
@@ -34,6 +35,7 @@ export interface AsyncEvent {
   qp?: QueuePair;
   qpNum?: number;
   cq?: CompletionQueue;
+  srq?: SharedReceiveQueue;
 }
 
 const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidType.ROCE_V2]: 'RoCE v2' } as const;
@@ -47,17 +49,22 @@ export class Context extends EventEmitter implements Disposable {
   readonly #native: NativeContext;
   readonly name: string;
 
-  /** @internal Use openDevice(). */
-  constructor(handle: NativeContext, name: string) {
+  /** @internal Use openDevice() (or cmId.context). */
+  constructor(handle: NativeContext) {
     super();
-    this.#native = handle;
-    this.name = name;
+    this.#native = register(handle, this);
+    this.name = handle.deviceName;
     this.on('newListener', (event: string) => {
       if (event === 'event' && this.listenerCount('event') === 0) handle.watchAsyncEvents((e) => this.#dispatch(e));
     });
     this.on('removeListener', (event: string) => {
       if (event === 'event' && this.listenerCount('event') === 0 && !handle.closed) handle.watchAsyncEvents(null);
     });
+  }
+
+  /** The one Context for a native context (contexts librdmacm opened are shared by their CM IDs). */
+  static of(handle: NativeContext): Context {
+    return wrapperOf<Context>(handle) ?? new Context(handle);
   }
 
   get closed(): boolean {
@@ -137,6 +144,7 @@ export class Context extends EventEmitter implements Disposable {
       qp: wrapperOf<QueuePair>(event.qp),
       qpNum: event.qpNum,
       cq: wrapperOf<CompletionQueue>(event.cq),
+      srq: wrapperOf<SharedReceiveQueue>(event.srq),
     } satisfies AsyncEvent);
   }
 }

@@ -34,5 +34,5 @@ export function openDevice(name?: string): Context {
   if (name !== undefined && typeof name !== 'string') throw new TypeError('device name must be a string');
   const device = name ?? listDevices()[0]?.name;
   if (device === undefined) throw new RdmaError('ibv_get_device_list failed: no RDMA device on this host', 'ENODEV', 19, 'ibv_get_device_list');
-  return new Context(native.openContext(device), device);
+  return new Context(native.openContext(device));
 }

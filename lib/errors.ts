@@ -11,6 +11,8 @@ export class RdmaError extends Error {
   readonly verb: string;
   /** For a rejected work-request list: the position of the request the provider refused. */
   declare readonly index?: number;
+  /** For a connection-manager failure: the event that reported it (REJECTED carries the peer's private data). */
+  declare readonly cmEvent?: { type: number; typeName: string; status: number; privateData: Buffer };
 
   constructor(message: string, code: string, errno: number, verb: string) {
     super(message);
@@ -22,7 +24,9 @@ export class RdmaError extends Error {
 }
 
 /** The error a pending operation rejects with when the object it waits on is closed or times out. */
-export function rdmaError(verb: string, code: 'ECANCELED' | 'ETIMEDOUT', detail: string): RdmaError {
-  const errno = code === 'ECANCELED' ? 125 : 110;
-  return new RdmaError(`${verb} failed: ${detail}`, code, errno, verb);
+const errnos = { ECANCELED: 125, ETIMEDOUT: 110, ECONNREFUSED: 111, ECONNRESET: 104, ENETUNREACH: 101, EHOSTUNREACH: 113, ENODEV: 19, EPIPE: 32 } as const;
+
+/** An RdmaError raised by this library itself (a timeout, a closed object, a refused connection). */
+export function rdmaError(verb: string, code: keyof typeof errnos, detail: string): RdmaError {
+  return new RdmaError(`${verb} failed: ${detail}`, code, errnos[code], verb);
 }

@@ -13,3 +13,7 @@ export * from './qp';
 export type { BufferSource } from './buffers';
 export type { RecvWorkRequest, SendWorkRequest, Sge } from './work-request';
 export { createLoopbackPair, type LoopbackOptions, type LoopbackPair } from './loopback';
+export { AddressHandle } from './ah';
+export { CmId, type CmEvent, type ConnParam } from './cm';
+export { MemoryWindow, MwType } from './mw';
+export { SharedReceiveQueue, type SrqAttributes } from './srq';

@@ -27,6 +27,7 @@ export interface NativeAsyncEvent {
   qp?: NativeQp;
   qpNum?: number;
   cq?: NativeCq;
+  srq?: NativeSrq;
 }
 
 interface Closable {
@@ -35,6 +36,7 @@ interface Closable {
 }
 
 export interface NativeContext extends Closable {
+  readonly deviceName: string;
   queryDevice(): Record<string, unknown>;
   queryPort(port: number): Record<string, unknown>;
   queryGidTable(): NativeGidEntry[];
@@ -47,6 +49,25 @@ export interface NativeContext extends Closable {
 export interface NativePd extends Closable {
   registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
   createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  createAh(address: object): NativeAh;
+  createAhFromWc(portNum: number, completion: object, grh: Uint8Array): NativeAh;
+  createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number }): NativeSrq;
+  allocMw(type: number): NativeMw;
+}
+
+export interface NativeAh extends Closable {
+  readonly attr: Record<string, unknown>;
+}
+
+export interface NativeSrq extends Closable {
+  postRecv(workRequests: NativeRecvWr[]): void;
+  modify(attributes: { maxWr?: number; srqLimit?: number }): void;
+  query(): { maxWr: number; maxSge: number; srqLimit: number };
+}
+
+export interface NativeMw extends Closable {
+  readonly rkey: number;
+  readonly type: number;
 }
 
 export interface NativeMr extends Closable {
@@ -79,6 +100,7 @@ export interface NativeQpInitAttr {
   maxRecvSge?: number;
   maxInlineData?: number;
   sqSigAll?: boolean;
+  srq?: NativeSrq;
 }
 
 export type NativeSge =
@@ -97,6 +119,10 @@ export interface NativeSendWr {
   rkey?: number;
   compareAdd?: bigint;
   swap?: bigint;
+  ah?: NativeAh;
+  remoteQpn?: number;
+  remoteQkey?: number;
+  bind?: { mw: NativeMw; rkey: number; mr: NativeMr; offset?: number; length?: number; access?: number };
 }
 
 export interface NativeRecvWr {
@@ -109,11 +135,62 @@ export interface NativeQp extends Closable {
   query(): Record<string, unknown>;
   postSend(workRequests: NativeSendWr[]): void;
   postRecv(workRequests: NativeRecvWr[]): void;
+  bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
 
+export interface NativeConnParam {
+  privateData?: Uint8Array;
+  responderResources?: number;
+  initiatorDepth?: number;
+  flowControl?: number;
+  retryCount?: number;
+  rnrRetryCount?: number;
+  srq?: number;
+  qpNum?: number;
+}
+
+export interface NativeCmEvent {
+  type: number;
+  name: string;
+  status: number;
+  /** Connection parameters (TCP/IB port spaces) or UD parameters (UDP). */
+  param: Required<NativeConnParam> & { privateData: Buffer; ahAttr?: Record<string, unknown>; qkey?: number };
+  /** CONNECT_REQUEST: the ID of the incoming connection. */
+  id?: NativeCmId;
+}
+
+export interface NativeSocketAddress {
+  address: string;
+  port: number;
+}
+
+export interface NativeCmChannel extends Closable {
+  createId(portSpace: number): NativeCmId;
+}
+
+export interface NativeCmId extends Closable {
+  bindAddr(address: string, port: number): void;
+  resolveAddr(source: string | null, destination: string, port: number, timeoutMs: number): void;
+  resolveRoute(timeoutMs: number): void;
+  listen(backlog: number): void;
+  connect(param: NativeConnParam): void;
+  accept(param: NativeConnParam): void;
+  reject(privateData?: Uint8Array): void;
+  disconnect(): void;
+  createQp(pd: NativePd, sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  joinMulticast(address: string): void;
+  leaveMulticast(address: string): void;
+  setReuseAddr(reuse: boolean): void;
+  readonly context: NativeContext | null;
+  readonly portNum: number;
+  readonly localAddress: NativeSocketAddress | null;
+  readonly remoteAddress: NativeSocketAddress | null;
+}
+
 export interface NativeBinding {
+  createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;

@@ -1,19 +1,28 @@
 /** Protection domains: the parent of memory regions and queue pairs. */
-import { Access } from './constants';
+import { AddressHandle } from './ah';
+import type { Completion } from './completion';
+import { Access, UD_GRH_BYTES } from './constants';
 import type { Context } from './context';
 import { MemoryRegion } from './mr';
 import type { NativePd } from './native';
-import { QueuePair, type QpInitAttributes } from './qp';
+import { MemoryWindow, MwType } from './mw';
+import { QueuePair, type AddressVector, type QpInitAttributes } from './qp';
+import { SharedReceiveQueue, type SrqAttributes } from './srq';
 import { toByteRange, type BufferSource } from './buffers';
 
 export class ProtectionDomain implements Disposable {
   readonly #native: NativePd;
   readonly context: Context;
 
-  /** @internal Use context.allocPd(). */
+  /** @internal Use context.allocPd() (or an endpoint's). */
   constructor(handle: NativePd, context: Context) {
     this.#native = handle;
     this.context = context;
+  }
+
+  /** @internal */
+  get handle(): NativePd {
+    return this.#native;
   }
 
   get closed(): boolean {
@@ -32,11 +41,32 @@ export class ProtectionDomain implements Disposable {
 
   /** A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. */
   createQp(attributes: QpInitAttributes): QueuePair {
-    const { sendCq, recvCq = sendCq, ...rest } = attributes;
-    return new QueuePair(this.#native.createQp(sendCq.handle, recvCq.handle, rest), this, sendCq, recvCq);
+    const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
+    return new QueuePair(this.#native.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
   }
 
-  /** Closes the PD and its MRs and QPs. Idempotent. */
+  /** An address handle for UD sends to `address` (for RoCE: a GRH with the destination GID). */
+  createAh(address: AddressVector): AddressHandle {
+    return new AddressHandle(this.#native.createAh(address), this);
+  }
+
+  /**
+   * An address handle answering the sender of a UD receive completion. `grh` is the first 40 bytes of
+   * the receive buffer (UD receives always start with the GRH slot).
+   */
+  createAhFromCompletion(completion: Completion, grh: Uint8Array, portNum = 1): AddressHandle {
+    return new AddressHandle(this.#native.createAhFromWc(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
+  }
+
+  createSrq(attributes: Partial<SrqAttributes> = {}): SharedReceiveQueue {
+    return new SharedReceiveQueue(this.#native.createSrq(attributes), this);
+  }
+
+  allocMw(type: MwType = MwType.TYPE_2): MemoryWindow {
+    return new MemoryWindow(this.#native.allocMw(type), this);
+  }
+
+  /** Closes the PD and everything made from it (MRs, windows, QPs, SRQs, AHs). Idempotent. */
   close(): void {
     this.#native.close();
   }

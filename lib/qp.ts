@@ -6,10 +6,13 @@ import { randomInt } from 'node:crypto';
 
 import { Access, LinkLayer, Mtu, QpState, QpType, mtuBytes, mtuFromBytes } from './constants';
 import type { CompletionQueue } from './cq';
+import type { MemoryRegion } from './mr';
+import type { MemoryWindow } from './mw';
 import { formatGid, isZeroGid, parseGid } from './gid';
 import type { NativeQp } from './native';
 import type { ProtectionDomain } from './pd';
 import { register } from './registry';
+import type { SharedReceiveQueue } from './srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
 
 export interface QpCaps {
@@ -23,6 +26,8 @@ export interface QpCaps {
 export interface QpInitAttributes extends Partial<QpCaps> {
   sendCq: CompletionQueue;
   recvCq?: CompletionQueue;
+  /** Receive through this SRQ instead of the QP's own receive queue. */
+  srq?: SharedReceiveQueue;
   qpType?: QpType;
   /** Every send WR generates a completion, whatever its `signaled`. */
   sqSigAll?: boolean;
@@ -115,14 +120,16 @@ export class QueuePair implements Disposable {
   readonly pd: ProtectionDomain;
   readonly sendCq: CompletionQueue;
   readonly recvCq: CompletionQueue;
+  readonly srq: SharedReceiveQueue | undefined;
   #psn: number = randomInt(0, 1 << 24);
 
-  /** @internal Use pd.createQp(). */
-  constructor(handle: NativeQp, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue) {
+  /** @internal Use pd.createQp() or cmId.createQp(). */
+  constructor(handle: NativeQp, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
     this.#native = register(handle, this);
     this.pd = pd;
     this.sendCq = sendCq;
     this.recvCq = recvCq;
+    this.srq = srq;
   }
 
   get closed(): boolean {
@@ -207,6 +214,14 @@ export class QueuePair implements Disposable {
   postSend(workRequests: SendWorkRequest | SendWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
     this.#native.postSend(list.map(toNativeSendWr));
+    for (const wr of list) wr.bind?.mw.bound(wr.bind.rkey);
+  }
+
+  /** Binds a type-1 window to part of `bind.mr` (a completion follows unless signaled: false); returns its new rkey. */
+  bindMw(mw: MemoryWindow, bind: { mr: MemoryRegion; offset?: number; length?: number; access?: number; wrId?: bigint | number; signaled?: boolean }): number {
+    const rkey = this.#native.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
+    mw.bound(rkey);
+    return rkey;
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {

@@ -1,7 +1,9 @@
 /** Work requests as TypeScript describes them, and their translation to the native form. */
 import { toByteRange, type BufferSource } from './buffers';
 import { SendFlags, WrOpcode } from './constants';
+import type { AddressHandle } from './ah';
 import type { MemoryRegion, RemoteRegion } from './mr';
+import type { MemoryWindow } from './mw';
 import type { NativeRecvWr, NativeSendWr, NativeSge } from './native';
 
 /**
@@ -33,6 +35,10 @@ export interface SendWorkRequest {
   swap?: bigint;
   /** SEND_WITH_INV and LOCAL_INV: the rkey to invalidate. */
   invalidateRkey?: number;
+  /** UD QPs: where the datagram goes. */
+  ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
+  /** BIND_MW (type-2 windows): the window, its new rkey (mw.nextRkey()) and the part of `mr` it exposes. */
+  bind?: { mw: MemoryWindow; rkey: number; mr: MemoryRegion; offset?: number; length?: number; access?: number };
 }
 
 export interface RecvWorkRequest {
@@ -67,6 +73,10 @@ export function toNativeSendWr(wr: SendWorkRequest): NativeSendWr {
     rkey: wr.remote?.rkey,
     compareAdd: wr.compareAdd,
     swap: wr.swap,
+    ah: wr.ud?.ah.handle,
+    remoteQpn: wr.ud?.remoteQpn,
+    remoteQkey: wr.ud?.remoteQkey,
+    bind: wr.bind && { ...wr.bind, mw: wr.bind.mw.handle, mr: wr.bind.mr.handle },
   };
 }
 

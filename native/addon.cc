@@ -5,13 +5,17 @@
 #include <vector>
 
 #include "addon.h"
+#include "ah.h"
 #include "channel.h"
+#include "cm.h"
 #include "context.h"
 #include "cq.h"
 #include "errors.h"
 #include "mr.h"
+#include "mw.h"
 #include "pd.h"
 #include "qp.h"
+#include "srq.h"
 
 namespace rdma {
 
@@ -43,11 +47,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->channel_class = Napi::Persistent(CompChannel::Define(env));
   data->cq_class = Napi::Persistent(Cq::Define(env));
   data->qp_class = Napi::Persistent(Qp::Define(env));
+  data->ah_class = Napi::Persistent(Ah::Define(env));
+  data->srq_class = Napi::Persistent(Srq::Define(env));
+  data->mw_class = Napi::Persistent(Mw::Define(env));
+  data->cm_channel_class = Napi::Persistent(CmChannel::Define(env));
+  data->cm_id_class = Napi::Persistent(CmId::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
+  exports.Set("createCmChannel", Napi::Function::New(env, CmChannel::Create, "createCmChannel"));
   return exports;
 }
 

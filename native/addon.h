@@ -4,11 +4,15 @@
 #pragma once
 #include <napi.h>
 
+#include <infiniband/verbs.h>
+
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace rdma {
 
+class Context;
 class Resource;
 
 // Every live verbs object of an environment. Shared with the objects themselves, because at teardown the
@@ -17,8 +21,12 @@ using LiveSet = std::unordered_set<Resource*>;
 
 struct AddonData {
   Napi::FunctionReference error_class;
-  Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class;
+  Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class, ah_class, srq_class,
+      mw_class, cm_channel_class, cm_id_class;
   std::shared_ptr<LiveSet> live = std::make_shared<LiveSet>();
+  // Contexts of devices librdmacm opened (cmId.context), one wrapper per ibv_context.
+  std::shared_ptr<std::unordered_map<ibv_context*, Context*>> borrowed_contexts =
+      std::make_shared<std::unordered_map<ibv_context*, Context*>>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;
 

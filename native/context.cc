@@ -11,6 +11,7 @@
 #include "cq.h"
 #include "pd.h"
 #include "qp.h"
+#include "srq.h"
 
 namespace rdma {
 
@@ -23,6 +24,7 @@ Napi::Function Context::Define(Napi::Env env) {
                       InstanceMethod<&Context::CreateCompChannel>("createCompChannel"),
                       InstanceMethod<&Context::CreateCq>("createCq"),
                       InstanceMethod<&Context::WatchAsyncEvents>("watchAsyncEvents"),
+                      InstanceAccessor<&Context::DeviceName>("deviceName"),
                       CloseMethod(),
                       ClosedGetter()});
 }
@@ -55,11 +57,29 @@ Napi::Value Context::Open(const Napi::CallbackInfo& info) {
   return object;
 }
 
+Napi::Object Context::Borrow(Napi::Env env, ibv_context* ctx) {
+  AddonData& data = AddonData::Get(env);
+  auto found = data.borrowed_contexts->find(ctx);
+  if (found != data.borrowed_contexts->end() && !found->second->Value().IsEmpty()) return found->second->Value();
+  Napi::Object object = data.context_class.New({ConstructToken(env)});
+  Context* self = Unwrap(object);
+  self->ctx_ = ctx;
+  self->borrowed_ = data.borrowed_contexts;
+  (*self->borrowed_)[ctx] = self;
+  return object;
+}
+
 int Context::Destroy(CloseMode) {
   async_poller_.reset();
   async_listener_.Reset();
   if (ctx_ == nullptr) return 0;
-  int err = ibv_close_device(ctx_);
+  int err = 0;
+  if (borrowed_) {
+    auto entry = borrowed_->find(ctx_);
+    if (entry != borrowed_->end() && entry->second == this) borrowed_->erase(entry);
+  } else {
+    err = ibv_close_device(ctx_);
+  }
   ctx_ = nullptr;
   return err;
 }
@@ -71,6 +91,11 @@ static Napi::Object OdpCaps(Napi::Env env, const ibv_odp_caps& caps) {
   odp.Set("ucOdpCaps", caps.per_transport_caps.uc_odp_caps);
   odp.Set("udOdpCaps", caps.per_transport_caps.ud_odp_caps);
   return odp;
+}
+
+Napi::Value Context::DeviceName(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Napi::String::New(info.Env(), ibv_get_device_name(ctx_->device));
 }
 
 Napi::Value Context::QueryDevice(const Napi::CallbackInfo& info) {
@@ -259,7 +284,8 @@ void Context::DrainAsyncEvents() {
           if (auto* cq = static_cast<Cq*>(event.element.cq->cq_context)) js.Set("cq", cq->Value());
           break;
         case IBV_EVENT_SRQ_ERR: case IBV_EVENT_SRQ_LIMIT_REACHED:
-          break;  // SRQs arrive with the transports issue; the event is still reported by type.
+          if (auto* srq = static_cast<Srq*>(event.element.srq->srq_context)) js.Set("srq", srq->Value());
+          break;
         case IBV_EVENT_DEVICE_FATAL:
           break;
         default:  // the QP events

@@ -5,11 +5,15 @@
 #include <napi.h>
 
 #include <memory>
+#include <unordered_map>
 
 #include "poller.h"
 #include "resource.h"
 
 namespace rdma {
+
+class Context;
+using BorrowedContexts = std::unordered_map<ibv_context*, Context*>;
 
 class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecycle<Context> {
  public:
@@ -17,6 +21,9 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   static constexpr const char* kName = "Context";
   static Napi::Function Define(Napi::Env env);
   static Napi::Value Open(const Napi::CallbackInfo& info);  // binding.openContext(name)
+  // The one Context for a device context librdmacm opened and keeps open: closing it closes what was
+  // made from it, not the device.
+  static Napi::Object Borrow(Napi::Env env, ibv_context* ctx);
 
   explicit Context(const Napi::CallbackInfo& info);
   ~Context() override { Close(CloseMode::kQuiet); }
@@ -24,6 +31,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
 
  private:
   int Destroy(CloseMode mode) override;
+  Napi::Value DeviceName(const Napi::CallbackInfo& info);
   Napi::Value QueryDevice(const Napi::CallbackInfo& info);
   Napi::Value QueryPort(const Napi::CallbackInfo& info);
   Napi::Value QueryGidTable(const Napi::CallbackInfo& info);
@@ -34,6 +42,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   void DrainAsyncEvents();
 
   ibv_context* ctx_ = nullptr;
+  std::shared_ptr<BorrowedContexts> borrowed_;  // set when ctx_ belongs to librdmacm
   std::unique_ptr<FdPoller> async_poller_;
   Napi::FunctionReference async_listener_;
 };

@@ -2,9 +2,12 @@
 
 #include <cerrno>
 
+#include "ah.h"
 #include "context.h"
 #include "mr.h"
+#include "mw.h"
 #include "qp.h"
+#include "srq.h"
 
 namespace rdma {
 
@@ -12,6 +15,10 @@ Napi::Function Pd::Define(Napi::Env env) {
   return DefineClass(env, "ProtectionDomain",
                      {InstanceMethod<&Pd::RegisterMemory>("registerMemory"),
                       InstanceMethod<&Pd::CreateQp>("createQp"),
+                      InstanceMethod<&Pd::CreateAh>("createAh"),
+                      InstanceMethod<&Pd::CreateAhFromWc>("createAhFromWc"),
+                      InstanceMethod<&Pd::CreateSrq>("createSrq"),
+                      InstanceMethod<&Pd::AllocMw>("allocMw"),
                       CloseMethod(),
                       ClosedGetter()});
 }
@@ -45,10 +52,29 @@ Napi::Value Pd::RegisterMemory(const Napi::CallbackInfo& info) {
   return Mr::Create(info.Env(), Value(), this, ToByteRange(info[0], info[1], info[2]), ToU32(info[3], "access"));
 }
 
-// createQp(sendCq, recvCq, {qpType, maxSendWr, maxRecvWr, maxSendSge, maxRecvSge, maxInlineData, sqSigAll})
 Napi::Value Pd::CreateQp(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Qp::Create(info, Value(), this);
+}
+
+Napi::Value Pd::CreateAh(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Ah::Create(info, Value(), this);
+}
+
+Napi::Value Pd::CreateAhFromWc(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Ah::CreateFromWc(info, Value(), this);
+}
+
+Napi::Value Pd::CreateSrq(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Srq::Create(info, Value(), this);
+}
+
+Napi::Value Pd::AllocMw(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Mw::Create(info, Value(), this);
 }
 
 }  // namespace rdma

@@ -1,4 +1,4 @@
-// A protection domain: the parent of memory regions and queue pairs.
+// A protection domain: the parent of memory regions and windows, queue pairs, SRQs and address handles.
 #pragma once
 #include <infiniband/verbs.h>
 #include <napi.h>
@@ -25,6 +25,10 @@ class Pd : public Napi::ObjectWrap<Pd>, public Resource, public Lifecycle<Pd> {
   int Destroy(CloseMode mode) override;
   Napi::Value RegisterMemory(const Napi::CallbackInfo& info);
   Napi::Value CreateQp(const Napi::CallbackInfo& info);
+  Napi::Value CreateAh(const Napi::CallbackInfo& info);
+  Napi::Value CreateAhFromWc(const Napi::CallbackInfo& info);
+  Napi::Value CreateSrq(const Napi::CallbackInfo& info);
+  Napi::Value AllocMw(const Napi::CallbackInfo& info);
 
   ibv_pd* pd_ = nullptr;
   Context* context_ = nullptr;

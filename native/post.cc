@@ -6,34 +6,42 @@
 #include <string>
 #include <vector>
 
+#include "post.h"
+
+#include "ah.h"
 #include "args.h"
 #include "mr.h"
-#include "pd.h"
+#include "mw.h"
 #include "qp.h"
 
 namespace rdma {
 
 // The opcodes this binding can describe fully; the provider is never handed an opcode it may index
-// a table with unchecked. (IBV_WR_BIND_MW needs a bind descriptor, which comes with memory windows.)
+// a table with unchecked.
 static bool KnownSendOpcode(uint32_t opcode) {
   switch (opcode) {
     case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_SEND: case IBV_WR_SEND_WITH_IMM:
     case IBV_WR_RDMA_READ: case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
-    case IBV_WR_LOCAL_INV: case IBV_WR_SEND_WITH_INV:
+    case IBV_WR_LOCAL_INV: case IBV_WR_SEND_WITH_INV: case IBV_WR_BIND_MW:
       return true;
     default:
       return false;
   }
 }
 
-void Qp::HoldMr(Mr* mr, Napi::Object mr_js) {
-  if (posted_mrs_.find(mr) == posted_mrs_.end()) posted_mrs_.emplace(mr, Napi::Persistent(mr_js));
+void PostedRefs::Hold(const void* object, Napi::Object js) {
+  if (refs_.find(object) == refs_.end()) refs_.emplace(object, Napi::Persistent(js));
+}
+
+void PostedRefs::Clear() {
+  for (auto& [object, reference] : refs_) reference.Reset();
+  refs_.clear();
 }
 
 // An SGE is {mr, offset?, length?} (checked against the MR), {addr, length, lkey} (raw: the device
 // validates the lkey, so only for memory the device touches), or {buffer, offset, length} for inline
 // data that the CPU copies at post time.
-ibv_sge Qp::ToSge(Napi::Value value, bool cpu_reads) {
+ibv_sge ToSge(Napi::Value value, bool cpu_reads, PostedRefs& refs) {
   Napi::Env env = value.Env();
   Napi::Object js = ToObject(value, "sge");
   ibv_sge sge = {};
@@ -48,7 +56,7 @@ ibv_sge Qp::ToSge(Napi::Value value, bool cpu_reads) {
     sge.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
     sge.length = static_cast<uint32_t>(length);
     sge.lkey = PropU32(js, "lkey", mr->handle()->lkey);
-    HoldMr(mr, js.Get("mr").As<Napi::Object>());
+    refs.Hold(mr, js.Get("mr").As<Napi::Object>());
   } else if (Has(js, "buffer")) {
     if (!cpu_reads) ThrowType(env, "a {buffer} sge is only for inline sends; register memory for the device");
     ByteRange range = ToByteRange(js.Get("buffer"), js.Get("offset"), js.Get("length"));
@@ -68,25 +76,57 @@ static Napi::Array ToArray(Napi::Value value, const char* name) {
   return value.As<Napi::Array>();
 }
 
-// The provider rejects the list at `bad`: report which request it was.
-[[noreturn]] static void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index) {
+[[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index) {
   Napi::Error error = VerbError(env, verb, err);
   error.Set("index", Napi::Number::New(env, static_cast<double>(index)));
   throw error;
 }
 
-template <class Wr>
-static std::vector<Wr> LinkedList(size_t count, std::vector<std::vector<ibv_sge>>& sges) {
-  std::vector<Wr> wrs(count);
-  for (size_t i = 0; i < count; i++) {
-    wrs[i].next = i + 1 < count ? &wrs[i + 1] : nullptr;
-    wrs[i].sg_list = sges[i].data();
-    wrs[i].num_sge = static_cast<int>(sges[i].size());
-  }
-  return wrs;
+static void ParseSgList(Napi::Object wr, bool cpu_reads, PostedRefs& refs, std::vector<ibv_sge>* out) {
+  Napi::Value sg_list = wr.Get("sgList");
+  if (sg_list.IsUndefined()) return;
+  Napi::Array array = ToArray(sg_list, "sgList");
+  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, refs));
 }
 
-// postSend([{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap}])
+void ParseRecvList(Napi::Value value, PostedRefs& refs, RecvList* out) {
+  Napi::Array list = ToArray(value, "workRequests");
+  size_t count = list.Length();
+  out->sges.resize(count);
+  out->wrs.resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Object js = ToObject(list.Get(i), "work request");
+    ParseSgList(js, false, refs, &out->sges[i]);
+    ibv_recv_wr& wr = out->wrs[i];
+    wr.wr_id = PropU64(js, "wrId", 0);
+    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
+    wr.sg_list = out->sges[i].data();
+    wr.num_sge = static_cast<int>(out->sges[i].size());
+  }
+}
+
+// The type-2 window bind of an IBV_WR_BIND_MW request: {mw, rkey, mr, offset, length, access}.
+static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
+  Napi::Object bind = ToObject(js.Get("bind"), "bind");
+  Napi::Value mw_js = bind.Get("mw");
+  Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
+  Mr* mr = UnwrapOpen<Mr>(bind.Get("mr"), "bind.mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t offset = PropU64(bind, "offset", 0);
+  uint64_t length = PropU64(bind, "length", offset <= size ? size - offset : 0);
+  if (offset > size || length > size - offset) ThrowRange(js.Env(), "the window exceeds the MR");
+  wr->bind_mw.mw = mw->handle();
+  wr->bind_mw.rkey = ToU32(bind.Get("rkey"), "bind.rkey");
+  wr->bind_mw.bind_info.mr = mr->handle();
+  wr->bind_mw.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
+  wr->bind_mw.bind_info.length = length;
+  wr->bind_mw.bind_info.mw_access_flags = PropU32(bind, "access", 0);
+  refs.Hold(mw, mw_js.As<Napi::Object>());
+  refs.Hold(mr, bind.Get("mr").As<Napi::Object>());
+}
+
+// postSend([{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap,
+//            ah, remoteQpn, remoteQkey, bind}])
 Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
@@ -94,40 +134,48 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   size_t count = list.Length();
   if (count == 0) return env.Undefined();
   std::vector<std::vector<ibv_sge>> sges(count);
-  std::vector<Napi::Object> items;
-  items.reserve(count);
+  std::vector<ibv_send_wr> wrs(count);
   for (uint32_t i = 0; i < count; i++) {
-    Napi::Object wr = ToObject(list.Get(i), "work request");
-    items.push_back(wr);
-    bool inline_data = (PropU32(wr, "sendFlags", 0) & IBV_SEND_INLINE) != 0;
-    Napi::Value sg_list = wr.Get("sgList");
-    if (!sg_list.IsUndefined()) {
-      Napi::Array array = ToArray(sg_list, "sgList");
-      for (uint32_t j = 0; j < array.Length(); j++) sges[i].push_back(ToSge(array.Get(j), inline_data));
-    }
-  }
-  std::vector<ibv_send_wr> wrs = LinkedList<ibv_send_wr>(count, sges);
-  for (size_t i = 0; i < count; i++) {
-    Napi::Object js = items[i];
+    Napi::Object js = ToObject(list.Get(i), "work request");
     ibv_send_wr& wr = wrs[i];
     wr.wr_id = PropU64(js, "wrId", 0);
     uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
     if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
     wr.opcode = static_cast<ibv_wr_opcode>(opcode);
     wr.send_flags = PropU32(js, "sendFlags", 0);
+    ParseSgList(js, (wr.send_flags & IBV_SEND_INLINE) != 0, posted_, &sges[i]);
+    wr.next = i + 1 < count ? &wrs[i + 1] : nullptr;
+    wr.sg_list = sges[i].data();
+    wr.num_sge = static_cast<int>(sges[i].size());
     if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
       wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
     } else {
       wr.imm_data = htonl(PropU32(js, "immData", 0));
     }
-    if (opcode == IBV_WR_ATOMIC_CMP_AND_SWP || opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
-      wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-      wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
-      wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
-      wr.wr.atomic.swap = PropU64(js, "swap", 0);
-    } else if (opcode == IBV_WR_RDMA_WRITE || opcode == IBV_WR_RDMA_WRITE_WITH_IMM || opcode == IBV_WR_RDMA_READ) {
-      wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-      wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
+    switch (opcode) {
+      case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
+        wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
+        wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
+        wr.wr.atomic.swap = PropU64(js, "swap", 0);
+        break;
+      case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_RDMA_READ:
+        wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
+        break;
+      case IBV_WR_BIND_MW:
+        ParseBind(js, posted_, &wr);
+        break;
+      default:
+        break;
+    }
+    if (qp_->qp_type == IBV_QPT_UD) {
+      Napi::Value ah_js = js.Get("ah");
+      Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
+      wr.wr.ud.ah = ah->handle();
+      wr.wr.ud.remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
+      wr.wr.ud.remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
+      posted_.Hold(ah, ah_js.As<Napi::Object>());
     }
   }
   ibv_send_wr* bad = nullptr;
@@ -140,24 +188,13 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
 Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  Napi::Array list = ToArray(info[0], "workRequests");
-  size_t count = list.Length();
-  if (count == 0) return env.Undefined();
-  std::vector<std::vector<ibv_sge>> sges(count);
-  std::vector<uint64_t> ids(count);
-  for (uint32_t i = 0; i < count; i++) {
-    Napi::Object wr = ToObject(list.Get(i), "work request");
-    ids[i] = PropU64(wr, "wrId", 0);
-    Napi::Value sg_list = wr.Get("sgList");
-    if (sg_list.IsUndefined()) continue;
-    Napi::Array array = ToArray(sg_list, "sgList");
-    for (uint32_t j = 0; j < array.Length(); j++) sges[i].push_back(ToSge(array.Get(j), false));
-  }
-  std::vector<ibv_recv_wr> wrs = LinkedList<ibv_recv_wr>(count, sges);
-  for (size_t i = 0; i < count; i++) wrs[i].wr_id = ids[i];
+  if (qp_->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  RecvList list;
+  ParseRecvList(info[0], posted_, &list);
+  if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;
-  int err = ibv_post_recv(qp_, wrs.data(), &bad);
-  if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - wrs.data()) : 0);
+  int err = ibv_post_recv(qp_, list.wrs.data(), &bad);
+  if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
   return env.Undefined();
 }
 

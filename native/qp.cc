@@ -5,8 +5,11 @@
 #include "args.h"
 #include "context.h"
 #include "cq.h"
+#include "mr.h"
+#include "mw.h"
 #include "pd.h"
 #include "qp_attr.h"
+#include "srq.h"
 
 namespace rdma {
 
@@ -14,9 +17,8 @@ Napi::Function Qp::Define(Napi::Env env) {
   return DefineClass(env, "QueuePair",
                      {InstanceMethod<&Qp::Modify>("modify"), InstanceMethod<&Qp::Query>("query"),
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
-                      InstanceAccessor<&Qp::QpNum>("qpNum"), InstanceAccessor<&Qp::Caps>("caps"),
-                      CloseMethod(),
-                      ClosedGetter()});
+                      InstanceMethod<&Qp::BindMw>("bindMw"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceAccessor<&Qp::Caps>("caps"), CloseMethod(), ClosedGetter()});
 }
 
 Qp::Qp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qp>(info), Resource(info.Env(), "queue pair") {
@@ -24,15 +26,16 @@ Qp::Qp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qp>(info), Resource(in
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-// pd.createQp(sendCq, recvCq, {qpType, maxSendWr, maxRecvWr, maxSendSge, maxRecvSge, maxInlineData, sqSigAll})
-Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+// info[first..]: sendCq, recvCq, {qpType, maxSendWr, maxRecvWr, maxSendSge, maxRecvSge, maxInlineData,
+// sqSigAll, srq}
+ibv_qp_init_attr Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd) {
   Napi::Env env = info.Env();
-  Cq* send_cq = UnwrapOpen<Cq>(info[0], "sendCq");
-  Cq* recv_cq = UnwrapOpen<Cq>(info[1], "recvCq");
+  Cq* send_cq = UnwrapOpen<Cq>(info[first], "sendCq");
+  Cq* recv_cq = UnwrapOpen<Cq>(info[first + 1], "recvCq");
   if (send_cq->context() != pd->context() || recv_cq->context() != pd->context()) {
     ThrowType(env, "the CQs and the PD must belong to the same context");
   }
-  Napi::Object attrs = ToObject(info[2], "attributes");
+  Napi::Object attrs = ToObject(info[first + 2], "attributes");
   ibv_qp_init_attr init = {};
   init.send_cq = send_cq->handle();
   init.recv_cq = recv_cq->handle();
@@ -43,28 +46,65 @@ Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   init.cap.max_recv_sge = PropU32(attrs, "maxRecvSge", 1);
   init.cap.max_inline_data = PropU32(attrs, "maxInlineData", 0);
   init.sq_sig_all = PropBool(attrs, "sqSigAll", false) ? 1 : 0;
+  if (Has(attrs, "srq")) {
+    Srq* srq = UnwrapOpen<Srq>(attrs.Get("srq"), "srq");
+    if (srq->pd() != pd) ThrowType(env, "the SRQ must belong to the QP's PD");
+    init.srq = srq->handle();
+  }
+  return init;
+}
 
+void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init) {
+  qp_ = qp;
+  cap_ = init.cap;  // the provider writes back what it actually allocated
+  DependOn(pd_js, Pd::Unwrap(pd_js));
+  Napi::Object send_cq = info[first].As<Napi::Object>(), recv_cq = info[first + 1].As<Napi::Object>();
+  DependOn(send_cq, Cq::Unwrap(send_cq));
+  if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, Cq::Unwrap(recv_cq));
+  if (init.srq != nullptr) {
+    Napi::Object srq = info[first + 2].As<Napi::Object>().Get("srq").As<Napi::Object>();
+    DependOn(srq, Srq::Unwrap(srq));
+  }
+}
+
+Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+  Napi::Env env = info.Env();
+  ibv_qp_init_attr init = InitAttrFromJs(info, 0, pd);
   Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
   Qp* self = Unwrap(object);
   init.qp_context = self;  // async events find the QP through it
   ibv_qp* qp = ibv_create_qp(pd->handle(), &init);
   if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
-  self->qp_ = qp;
-  self->pd_ = pd;
-  self->cap_ = init.cap;  // the provider writes back what it actually allocated
-  self->DependOn(pd_js, pd);
-  self->DependOn(info[0].As<Napi::Object>(), send_cq);
-  if (recv_cq != send_cq) self->DependOn(info[1].As<Napi::Object>(), recv_cq);
+  self->Adopt(info, 0, pd_js, qp, init);
+  return object;
+}
+
+Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner, rdma_cm_id* cm_id) {
+  Napi::Env env = info.Env();
+  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  if (pd->context()->handle() != cm_id->verbs) ThrowType(env, "the PD must come from this CM ID's context");
+  if (cm_id->qp != nullptr) ThrowType(env, "this CM ID already has a QP");
+  ibv_qp_init_attr init = InitAttrFromJs(info, 1, pd);
+  Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
+  Qp* self = Unwrap(object);
+  init.qp_context = self;
+  if (rdma_create_qp(cm_id, pd->handle(), &init) != 0) ThrowVerb(env, "rdma_create_qp", errno);
+  self->cm_id_ = cm_id;
+  self->Adopt(info, 1, info[0].As<Napi::Object>(), cm_id->qp, init);
+  self->DependOn(cm_id_js, cm_id_owner);
   return object;
 }
 
 int Qp::Destroy(CloseMode) {
   if (qp_ == nullptr) return 0;
-  int err = ibv_destroy_qp(qp_);
-  if (err != 0) return err;
+  if (cm_id_ != nullptr) {
+    rdma_destroy_qp(cm_id_);
+  } else {
+    int err = ibv_destroy_qp(qp_);
+    if (err != 0) return err;
+  }
   qp_ = nullptr;
-  for (auto& [mr, reference] : posted_mrs_) reference.Reset();
-  posted_mrs_.clear();
+  posted_.Clear();
   return 0;
 }
 
@@ -91,6 +131,31 @@ Napi::Value Qp::Query(const Napi::CallbackInfo& info) {
   int err = ibv_query_qp(qp_, &attr, all, &init);
   if (err != 0) ThrowVerb(env, "ibv_query_qp", err);
   return QpAttrToJs(env, attr, init);
+}
+
+// bindMw(mw, {wrId, mr, offset, length, access, signaled}) → the window's new rkey (type 1 windows).
+Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Mw* mw = UnwrapOpen<Mw>(info[0], "mw");
+  Napi::Object js = ToObject(info[1], "bind");
+  Mr* mr = UnwrapOpen<Mr>(js.Get("mr"), "mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t offset = PropU64(js, "offset", 0);
+  uint64_t length = PropU64(js, "length", offset <= size ? size - offset : 0);
+  if (offset > size || length > size - offset) ThrowRange(env, "the window exceeds the MR");
+  ibv_mw_bind bind = {};
+  bind.wr_id = PropU64(js, "wrId", 0);
+  bind.send_flags = PropBool(js, "signaled", true) ? IBV_SEND_SIGNALED : 0;
+  bind.bind_info.mr = mr->handle();
+  bind.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
+  bind.bind_info.length = length;
+  bind.bind_info.mw_access_flags = PropU32(js, "access", 0);
+  int err = ibv_bind_mw(qp_, mw->handle(), &bind);
+  if (err != 0) ThrowVerb(env, "ibv_bind_mw", err);
+  posted_.Hold(mw, info[0].As<Napi::Object>());
+  posted_.Hold(mr, js.Get("mr").As<Napi::Object>());
+  return Napi::Number::New(env, mw->handle()->rkey);
 }
 
 Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {

@@ -6,7 +6,7 @@
 
 namespace rdma {
 
-static void AhAttrFromJs(Napi::Object js, ibv_ah_attr* ah) {
+void AhAttrFromJs(Napi::Object js, ibv_ah_attr* ah) {
   ah->dlid = static_cast<uint16_t>(PropU32(js, "dlid", 0, UINT16_MAX));
   ah->sl = static_cast<uint8_t>(PropU32(js, "sl", 0, 15));
   ah->src_path_bits = static_cast<uint8_t>(PropU32(js, "srcPathBits", 0, 127));
@@ -23,7 +23,7 @@ static void AhAttrFromJs(Napi::Object js, ibv_ah_attr* ah) {
   ah->grh.traffic_class = static_cast<uint8_t>(PropU32(grh, "trafficClass", 0, UINT8_MAX));
 }
 
-static Napi::Object AhAttrToJs(Napi::Env env, const ibv_ah_attr& ah) {
+Napi::Object AhAttrToJs(Napi::Env env, const ibv_ah_attr& ah) {
   Napi::Object js = Napi::Object::New(env);
   js.Set("dlid", ah.dlid);
   js.Set("sl", ah.sl);

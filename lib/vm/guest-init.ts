@@ -35,7 +35,6 @@ fi
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
-ip route add default via 10.0.2.2
 chroot $H /usr/bin/rdma link add rxe0 type rxe netdev eth0 || fail "rdma link add rxe0 failed"
 i=0
 until grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state 2>/dev/null; do
