@@ -101,6 +101,7 @@ export interface NativeQpInitAttr {
   maxInlineData?: number;
   sqSigAll?: boolean;
   srq?: NativeSrq;
+  extended?: boolean;
 }
 
 export type NativeSge =
@@ -137,6 +138,7 @@ export interface NativeQp extends Closable {
   postRecv(workRequests: NativeRecvWr[]): void;
   bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
+  readonly extended: boolean;
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
 

@@ -41,8 +41,10 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value BindMw(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
+  Napi::Value Extended(const Napi::CallbackInfo& info);
 
   ibv_qp* qp_ = nullptr;
+  ibv_qp_ex* qpx_ = nullptr;     // set for QPs created for the extended post API (ibv_wr_*)
   rdma_cm_id* cm_id_ = nullptr;  // set when the CM ID owns the QP (destroyed with rdma_destroy_qp)
   ibv_qp_cap cap_ = {};
   PostedRefs posted_;

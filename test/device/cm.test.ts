@@ -94,6 +94,10 @@ test('connecting where nobody listens is refused; an unreachable address is an a
   await assert.rejects(lost.resolveAddr('192.0.2.1', 1, { timeoutMs: 1000 }), (e: RdmaError) =>
     e.verb === 'rdma_resolve_addr' && ['ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'].includes(e.code));
   lost.close();
+  // Route resolution needs a resolved address first.
+  const early = CmId.create();
+  await assert.rejects(early.resolveRoute(), (e: RdmaError) => e.verb === 'rdma_resolve_route' && e.code === 'EINVAL');
+  early.close();
   const closed = CmId.create();
   closed.close();
   closed.close();
