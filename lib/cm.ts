@@ -16,17 +16,9 @@ import type { ProtectionDomain } from './pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from './qp';
 import { register, wrapperOf } from './registry';
 
-export interface ConnParam {
-  /** Sent with the request/reply; the peer sees it in its event (at most 56 bytes on RC REQ, 196 on REP). */
-  privateData?: Uint8Array;
-  responderResources?: number;
-  initiatorDepth?: number;
-  flowControl?: number;
-  retryCount?: number;
-  rnrRetryCount?: number;
-  srq?: number;
-  qpNum?: number;
-}
+/** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
+ * resources, initiator depth, flow control, retry and RNR retry counts. */
+export type ConnParam = NativeConnParam;
 
 export interface CmEvent {
   type: CmEventType;
@@ -174,16 +166,16 @@ export class CmId extends EventEmitter implements Disposable {
 
   /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
   connect(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
-    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param as NativeConnParam));
+    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param));
   }
 
   /** Accepts an incoming request; resolves when the connection is ESTABLISHED (TCP) or at once (UDP). */
   async accept(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.portSpace === PortSpace.UDP) {
-      this.#native.accept(param as NativeConnParam);
+      this.#native.accept(param);
       return;
     }
-    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param as NativeConnParam));
+    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param));
   }
 
   /** Refuses an incoming request; the peer's connect() rejects with ECONNREFUSED carrying `privateData`. */

@@ -2,16 +2,17 @@
 import { randomInt } from 'node:crypto';
 
 import { CompletionBatch } from '../completion';
-import { LinkLayer, Mtu, WcStatus, enumName, mtuFromBytes } from '../constants';
+import { LinkLayer, Mtu, QpState, WcStatus, enumName, mtuFromBytes } from '../constants';
 import type { Context } from '../context';
 import type { CompletionQueue } from '../cq';
 import { openDevice } from '../device';
 import { formatIpv6 } from '../gid';
+import type { QueuePair } from '../qp';
 import { flag, intOption, parseOptions, stringOption, type OptionSpec } from './options';
 import type { PingpongDest } from './pingpong-wire';
 
-export const PINGPONG_RECV_WRID = 1;
-export const PINGPONG_SEND_WRID = 2;
+export const RECV_WRID = 1;
+export const SEND_WRID = 2;
 
 const specs: OptionSpec[] = [
   { short: 'p', long: 'port', value: true },
@@ -95,6 +96,16 @@ export function describeDest(label: 'local address: ' | 'remote address:', dest:
   return `  ${label} LID 0x${hex(dest.lid, 4)}, QPN 0x${hex(dest.qpn, 6)}, PSN 0x${hex(dest.psn, 6)}${separator} GID ${formatIpv6(dest.gid)}`;
 }
 
+/** RTR then RTS towards `dest`, with the attributes the C programs use. */
+export function connectRc(qp: QueuePair, settings: PingpongSettings, myPsn: number, dest: PingpongDest): void {
+  qp.modify({
+    qpState: QpState.RTR, pathMtu: settings.mtu, destQpNum: dest.qpn, rqPsn: dest.psn, maxDestRdAtomic: 1, minRnrTimer: 12,
+    ahAttr: { dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
+      ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) },
+  });
+  qp.modify({ qpState: QpState.RTS, timeout: 14, retryCnt: 7, rnrRetry: 7, sqPsn: myPsn, maxRdAtomic: 1 });
+}
+
 /** The C programs use the GID (a GRH) only when the peer sent one. */
 export function hasGid(dest: PingpongDest): boolean {
   return dest.gid.subarray(8).some((b) => b !== 0);
@@ -104,7 +115,7 @@ export function hasGid(dest: PingpongDest): boolean {
  * Polls (or, with -e, sleeps on the channel) until `done()`, handing every successful completion to
  * `handle`. A failed completion ends the run with the C programs' message.
  */
-export async function completionLoop(cq: CompletionQueue, events: boolean, done: () => boolean, handle: (wrId: number, qpNum: number, byteLen: number) => void): Promise<void> {
+async function completionLoop(cq: CompletionQueue, events: boolean, done: () => boolean, handle: (wrId: number, qpNum: number, byteLen: number) => void): Promise<void> {
   const batch = new CompletionBatch(64);
   while (!done()) {
     if (events) await cq.wait({}, batch);
@@ -120,7 +131,55 @@ export async function completionLoop(cq: CompletionQueue, events: boolean, done:
   }
 }
 
-export function report(size: number, iters: number, started: bigint): string {
+export interface PingpongRun {
+  settings: PingpongSettings;
+  cq: CompletionQueue;
+  /** QPs taking part; a completion names its QP by number. */
+  qpNums: number[];
+  /** Receives are reposted (up to rx_depth) once this few remain posted. */
+  lowWater: number;
+  postRecv(count: number): void;
+  postSend(qp: number): void;
+}
+
+/**
+ * The ping-pong as the C programs run it: each QP has one send and one receive pending at a time and
+ * sends again when both completed; the client starts. Prints the C programs' report at the end.
+ */
+export async function runPingpong(run: PingpongRun): Promise<void> {
+  const { settings } = run;
+  const pending = run.qpNums.map(() => RECV_WRID);
+  if (settings.server) {
+    run.qpNums.forEach((_, i) => {
+      run.postSend(i);
+      pending[i] = RECV_WRID | SEND_WRID;
+    });
+  }
+  let routs = settings.rxDepth;
+  let rcnt = 0;
+  let scnt = 0;
+  const started = process.hrtime.bigint();
+  await completionLoop(run.cq, settings.events, () => rcnt >= settings.iters && scnt >= settings.iters, (wrId, qpNum) => {
+    const i = run.qpNums.length === 1 ? 0 : run.qpNums.indexOf(qpNum);
+    if (i < 0) throw new Error(`Couldn't find QPN ${qpNum.toString(16).padStart(6, '0')}`);
+    if (wrId === SEND_WRID) scnt++;
+    else {
+      if (--routs <= run.lowWater) {
+        run.postRecv(settings.rxDepth - routs);
+        routs = settings.rxDepth;
+      }
+      rcnt++;
+    }
+    pending[i]! &= ~wrId;
+    if (scnt < settings.iters && pending[i] === 0) {
+      run.postSend(i);
+      pending[i] = RECV_WRID | SEND_WRID;
+    }
+  });
+  console.log(report(settings.size, settings.iters, started));
+}
+
+function report(size: number, iters: number, started: bigint): string {
   const usec = Number(process.hrtime.bigint() - started) / 1000;
   const bytes = size * iters * 2;
   return `${bytes} bytes in ${(usec / 1e6).toFixed(2)} seconds = ${((bytes * 8) / usec).toFixed(2)} Mbit/sec\n` +

@@ -5,20 +5,9 @@
  */
 import { Access, QpState, QpType, WrOpcode } from '../constants';
 import {
-  PINGPONG_RECV_WRID, PINGPONG_SEND_WRID, completionLoop, describeDest, hasGid, localDest, openPingpongDevice,
-  pingpongSettings, report, type PingpongSettings,
+  RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong,
 } from './pingpong-common';
-import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
-import type { QueuePair } from '../qp';
-
-function connectQp(qp: QueuePair, settings: PingpongSettings, myPsn: number, dest: PingpongDest): void {
-  qp.modify({
-    qpState: QpState.RTR, pathMtu: settings.mtu, destQpNum: dest.qpn, rqPsn: dest.psn, maxDestRdAtomic: 1, minRnrTimer: 12,
-    ahAttr: { dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
-      ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) },
-  });
-  qp.modify({ qpState: QpState.RTS, timeout: 14, retryCnt: 7, rnrRetry: 7, sqPsn: myPsn, maxRdAtomic: 1 });
-}
+import { exchangeAsClient, exchangeAsServer } from './pingpong-wire';
 
 export async function rcPingpong(argv: string[]): Promise<number> {
   const settings = pingpongSettings(argv, 4096);
@@ -30,42 +19,18 @@ export async function rcPingpong(argv: string[]): Promise<number> {
   const sendFlags = qp.query().initCap.maxInlineData >= settings.size ? { inline: true } : {};
   qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: settings.ibPort, qpAccessFlags: 0 });
 
-  const postRecv = (n: number): void => qp.postRecv(Array.from({ length: n }, () => ({ wrId: PINGPONG_RECV_WRID, sgList: [{ mr }] })));
-  const postSend = (): void => qp.postSend({ wrId: PINGPONG_SEND_WRID, opcode: WrOpcode.SEND, sgList: [{ mr }], ...sendFlags });
+  const postRecv = (n: number): void => qp.postRecv(Array.from({ length: n }, () => ({ wrId: RECV_WRID, sgList: [{ mr }] })));
+  const postSend = (): void => qp.postSend({ wrId: SEND_WRID, opcode: WrOpcode.SEND, sgList: [{ mr }], ...sendFlags });
   postRecv(settings.rxDepth);
-  let routs = settings.rxDepth;
 
   const me = localDest(context, settings, qp.qpNum);
   console.log(describeDest('local address: ', me));
   const [remote] = settings.server
     ? await exchangeAsClient(settings.server, settings.port, [me])
-    : await exchangeAsServer(settings.port, [me], ([dest]) => connectQp(qp, settings, me.psn, dest!));
+    : await exchangeAsServer(settings.port, [me], ([dest]) => connectRc(qp, settings, me.psn, dest!));
   console.log(describeDest('remote address:', remote!));
-  if (settings.server) connectQp(qp, settings, me.psn, remote!);
+  if (settings.server) connectRc(qp, settings, me.psn, remote!);
 
-  let pending = PINGPONG_RECV_WRID;
-  if (settings.server) {
-    postSend();
-    pending |= PINGPONG_SEND_WRID;
-  }
-  let rcnt = 0;
-  let scnt = 0;
-  const started = process.hrtime.bigint();
-  await completionLoop(cq, settings.events, () => rcnt >= settings.iters && scnt >= settings.iters, (wrId) => {
-    if (wrId === PINGPONG_SEND_WRID) scnt++;
-    else {
-      if (--routs <= 1) {
-        postRecv(settings.rxDepth - routs);
-        routs = settings.rxDepth;
-      }
-      rcnt++;
-    }
-    pending &= ~wrId;
-    if (scnt < settings.iters && pending === 0) {
-      postSend();
-      pending = PINGPONG_RECV_WRID | PINGPONG_SEND_WRID;
-    }
-  });
-  console.log(report(settings.size, settings.iters, started));
+  await runPingpong({ settings, cq, qpNums: [qp.qpNum], lowWater: 1, postRecv, postSend });
   return 0;
 }

@@ -5,8 +5,7 @@
  */
 import { Access, QpState, QpType, WrOpcode } from '../constants';
 import {
-  PINGPONG_RECV_WRID, PINGPONG_SEND_WRID, completionLoop, describeDest, hasGid, localDest, openPingpongDevice,
-  pingpongSettings, report, type PingpongSettings,
+  RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong, type PingpongSettings,
 } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
 import type { QueuePair } from '../qp';
@@ -14,15 +13,7 @@ import type { QueuePair } from '../qp';
 const MAX_QP = 256; // the C program always exchanges this many addresses
 
 function connectQps(qps: QueuePair[], settings: PingpongSettings, mine: PingpongDest[], theirs: PingpongDest[]): void {
-  qps.forEach((qp, i) => {
-    const dest = theirs[i]!;
-    qp.modify({
-      qpState: QpState.RTR, pathMtu: settings.mtu, destQpNum: dest.qpn, rqPsn: dest.psn, maxDestRdAtomic: 1, minRnrTimer: 12,
-      ahAttr: { dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
-        ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) },
-    });
-    qp.modify({ qpState: QpState.RTS, timeout: 14, retryCnt: 7, rnrRetry: 7, sqPsn: mine[i]!.psn, maxRdAtomic: 1 });
-  });
+  qps.forEach((qp, i) => connectRc(qp, settings, mine[i]!.psn, theirs[i]!));
 }
 
 export async function srqPingpong(argv: string[]): Promise<number> {
@@ -40,10 +31,9 @@ export async function srqPingpong(argv: string[]): Promise<number> {
   const inline = qps.every((qp) => qp.query().initCap.maxInlineData >= settings.size);
   for (const qp of qps) qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: settings.ibPort, qpAccessFlags: 0 });
 
-  const postRecv = (n: number): void => srq.postRecv(Array.from({ length: n }, () => ({ wrId: PINGPONG_RECV_WRID, sgList: [{ mr }] })));
-  const postSend = (i: number): void => qps[i]!.postSend({ wrId: PINGPONG_SEND_WRID, opcode: WrOpcode.SEND, inline, sgList: [{ mr }] });
+  const postRecv = (n: number): void => srq.postRecv(Array.from({ length: n }, () => ({ wrId: RECV_WRID, sgList: [{ mr }] })));
+  const postSend = (i: number): void => qps[i]!.postSend({ wrId: SEND_WRID, opcode: WrOpcode.SEND, inline, sgList: [{ mr }] });
   postRecv(settings.rxDepth);
-  let routs = settings.rxDepth;
 
   const mine = Array.from({ length: MAX_QP }, (_, i) =>
     i < qps.length ? localDest(context, settings, qps[i]!.qpNum) : { lid: 0, qpn: 0, psn: 0, gid: new Uint8Array(16) });
@@ -54,33 +44,6 @@ export async function srqPingpong(argv: string[]): Promise<number> {
   theirs.slice(0, qps.length).forEach((dest) => console.log(describeDest('remote address:', dest)));
   if (settings.server) connectQps(qps, settings, mine, theirs);
 
-  const pending = qps.map(() => PINGPONG_RECV_WRID);
-  if (settings.server) {
-    qps.forEach((_, i) => {
-      postSend(i);
-      pending[i] = PINGPONG_SEND_WRID | PINGPONG_RECV_WRID;
-    });
-  }
-  let rcnt = 0;
-  let scnt = 0;
-  const started = process.hrtime.bigint();
-  await completionLoop(cq, settings.events, () => rcnt >= settings.iters && scnt >= settings.iters, (wrId, qpNum) => {
-    const i = qps.findIndex((qp) => qp.qpNum === qpNum);
-    if (i < 0) throw new Error(`Couldn't find QPN ${qpNum.toString(16).padStart(6, '0')}`);
-    if (wrId === PINGPONG_SEND_WRID) scnt++;
-    else {
-      if (--routs <= qps.length) {
-        postRecv(settings.rxDepth - routs);
-        routs = settings.rxDepth;
-      }
-      rcnt++;
-    }
-    pending[i]! &= ~wrId;
-    if (scnt < settings.iters && pending[i] === 0) {
-      postSend(i);
-      pending[i] = PINGPONG_RECV_WRID | PINGPONG_SEND_WRID;
-    }
-  });
-  console.log(report(settings.size, settings.iters, started));
+  await runPingpong({ settings, cq, qpNums: qps.map((qp) => qp.qpNum), lowWater: qps.length, postRecv, postSend });
   return 0;
 }

@@ -5,10 +5,7 @@
  */
 import { Access, QpState, QpType, UD_GRH_BYTES, WrOpcode, mtuBytes } from '../constants';
 import type { AddressHandle } from '../ah';
-import {
-  PINGPONG_RECV_WRID, PINGPONG_SEND_WRID, completionLoop, describeDest, hasGid, localDest, openPingpongDevice,
-  pingpongSettings, report,
-} from './pingpong-common';
+import { RECV_WRID, SEND_WRID, describeDest, hasGid, localDest, openPingpongDevice, pingpongSettings, runPingpong } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
 
 const QKEY = 0x11111111;
@@ -33,9 +30,8 @@ export async function udPingpong(argv: string[]): Promise<number> {
       ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) });
   };
 
-  const postRecv = (n: number): void => qp.postRecv(Array.from({ length: n }, () => ({ wrId: PINGPONG_RECV_WRID, sgList: [{ mr }] })));
+  const postRecv = (n: number): void => qp.postRecv(Array.from({ length: n }, () => ({ wrId: RECV_WRID, sgList: [{ mr }] })));
   postRecv(settings.rxDepth);
-  let routs = settings.rxDepth;
 
   const me = localDest(context, settings, qp.qpNum);
   console.log(describeDest('local address: ', me, ':'));
@@ -46,32 +42,9 @@ export async function udPingpong(argv: string[]): Promise<number> {
   if (settings.server) connect(me, remote!);
 
   const postSend = (): void => qp.postSend({
-    wrId: PINGPONG_SEND_WRID, opcode: WrOpcode.SEND, inline, sgList: [{ mr, offset: UD_GRH_BYTES, length: settings.size }],
+    wrId: SEND_WRID, opcode: WrOpcode.SEND, inline, sgList: [{ mr, offset: UD_GRH_BYTES, length: settings.size }],
     ud: { ah: ah!, remoteQpn: remote!.qpn, remoteQkey: QKEY },
   });
-  let pending = PINGPONG_RECV_WRID;
-  if (settings.server) {
-    postSend();
-    pending |= PINGPONG_SEND_WRID;
-  }
-  let rcnt = 0;
-  let scnt = 0;
-  const started = process.hrtime.bigint();
-  await completionLoop(cq, settings.events, () => rcnt >= settings.iters && scnt >= settings.iters, (wrId) => {
-    if (wrId === PINGPONG_SEND_WRID) scnt++;
-    else {
-      if (--routs <= 1) {
-        postRecv(settings.rxDepth - routs);
-        routs = settings.rxDepth;
-      }
-      rcnt++;
-    }
-    pending &= ~wrId;
-    if (scnt < settings.iters && pending === 0) {
-      postSend();
-      pending = PINGPONG_RECV_WRID | PINGPONG_SEND_WRID;
-    }
-  });
-  console.log(report(settings.size, settings.iters, started));
+  await runPingpong({ settings, cq, qpNums: [qp.qpNum], lowWater: 1, postRecv, postSend });
   return 0;
 }
