@@ -6,6 +6,7 @@ import { formatIpv6, parseGid } from '../../lib/gid';
 import { flag, intOption, parseOptions, stringOption } from '../../lib/tools/options';
 import { DEST_BYTES, formatDest, parseDest } from '../../lib/tools/pingpong-wire';
 import { decodeInfo, encodeInfo, pingData } from '../../lib/tools/rping';
+import { splitUdReceive, udReceiveBytes } from '../../lib/ud';
 
 test('endpoint hello survives the transport padding and rejects foreign private data', () => {
   const hello = { maxMessageSize: 65536, credits: 32 };
@@ -81,4 +82,15 @@ test('rping buffers: the advertisement layout and the ping text', () => {
   assert.equal(data[29], 0);
   assert.equal(pingData(1, 20).toString('latin1', 13, 16), 'BCD', 'each ping starts one letter later');
   assert.equal(pingData(57, 20).toString('latin1', 14, 17), 'zAB', 'letters wrap from z to A');
+});
+
+test('UD receives split into GRH and payload', () => {
+  const buffer = new Uint8Array(udReceiveBytes(10));
+  buffer.set([1, 2, 3], 40);
+  const { grh, payload } = splitUdReceive(buffer, { byteLen: 43, wcFlags: 1 });
+  assert.equal(grh!.length, 40);
+  assert.deepEqual([...payload], [1, 2, 3]);
+  assert.equal(splitUdReceive(buffer, { byteLen: 40, wcFlags: 0 }).grh, undefined);
+  assert.throws(() => splitUdReceive(buffer, { byteLen: 39, wcFlags: 0 }), RangeError);
+  assert.throws(() => splitUdReceive(buffer, { byteLen: 51, wcFlags: 0 }), RangeError);
 });
