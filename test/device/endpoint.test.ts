@@ -36,6 +36,24 @@ test('messages of many sizes arrive intact and in order, past the credit window'
   await assert.rejects(pair.client.send(Buffer.alloc(8193)), RangeError);
 });
 
+test('a reader that does not read holds the sender at the credit window, and nothing is lost', async () => {
+  await using pair = await connected({ receiveDepth: 4 });
+  let sent = 0;
+  const sending = (async () => {
+    for (let i = 0; i < 12; i++) {
+      await pair.client.send(Buffer.from(`m${i}`));
+      sent++;
+    }
+  })();
+  // However long it waits, the sender cannot get past the 4 receives the reader granted.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(sent, 4);
+  const received: string[] = [];
+  for (let i = 0; i < 12; i++) received.push((await pair.server.receive({ timeoutMs: 30_000 })).toString());
+  await sending;
+  assert.deepEqual(received, Array.from({ length: 12 }, (_, i) => `m${i}`));
+});
+
 test('write, read, compareAndSwap and fetchAndAdd against a peer region', async () => {
   await using pair = await connected();
   const region = pair.server.registerMemory(new BigUint64Array(8));
