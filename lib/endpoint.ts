@@ -47,6 +47,8 @@ const sendSlotBytes = (options: Required<EndpointOptions>): number => Math.max(8
 interface Pending {
   resolve(completion: Completion): void;
   reject(error: Error): void;
+  /** Runs at the completion, even of an abandoned request: frees (and first reads) what it used. */
+  done?(completion: Completion): void;
 }
 
 /**
@@ -206,12 +208,12 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     // The old value lands in a send slot of its own until the completion has been read.
     const slot = this.#freeSendSlots.pop()!;
     const offset = slot * sendSlotBytes(this.#options);
-    try {
-      await this.#post(options, (wrId) => ({ wrId, opcode, compareAdd, swap, remote, sgList: [{ mr: this.#sendSlab, offset, length: 8 }] }));
-      return Buffer.from(this.#sendSlab.bytes.buffer, this.#sendSlab.bytes.byteOffset + offset, 8).readBigUInt64LE(0);
-    } finally {
+    let old = 0n;
+    await this.#post(options, (wrId) => ({ wrId, opcode, compareAdd, swap, remote, sgList: [{ mr: this.#sendSlab, offset, length: 8 }] }), () => {
+      old = Buffer.from(this.#sendSlab.bytes.buffer, this.#sendSlab.bytes.byteOffset + offset, 8).readBigUInt64LE(0);
       this.#freeSendSlots.push(slot);
-    }
+    });
+    return old;
   }
 
   /**
@@ -235,17 +237,19 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     for (const waiter of this.#creditWaiters.splice(0)) waiter();
   }
 
-  /** Posts one signaled request and resolves on its successful completion. */
-  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], release?: () => void): Promise<Completion> {
+  /**
+   * Posts one signaled request and resolves on its successful completion. `done` runs at the completion
+   * whatever became of the promise: an aborted request still owns its send slot until the device is done.
+   */
+  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], done?: () => void): Promise<Completion> {
     this.#check();
     const wrId = this.#nextId++;
     this.#qp.postSend(build(wrId));
     this.#inFlight++;
     return this.#bounded<Completion>(options, 'operation', (resolve, reject) => {
-      this.#pending.set(wrId, { resolve, reject });
-      // Abandoning the promise does not abandon the request: its completion still frees what it used.
-      return () => this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined });
-    }).finally(() => release?.());
+      this.#pending.set(wrId, { resolve, reject, done });
+      return () => this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done });
+    });
   }
 
   /** A promise that also rejects on abort or timeout, undoing its registration. */
@@ -295,6 +299,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#inFlight--;
     const pending = this.#pending.get(wrId);
     this.#pending.delete(wrId);
+    pending?.done?.(completion);
     this.#wake();
     if (completion.status === WcStatus.SUCCESS) pending?.resolve(completion);
     else {
@@ -333,7 +338,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#creditMessageInFlight = true;
     this.#inFlight++;
     this.#qp.postSend({ wrId, opcode: WrOpcode.SEND_WITH_IMM, immData: encodeImm(MessageKind.CREDITS, this.#credits.collect()) });
-    this.#pending.set(wrId, { resolve: () => (this.#creditMessageInFlight = false), reject: () => undefined });
+    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done: () => (this.#creditMessageInFlight = false) });
   }
 
   #postReceive(slot: number): void {
