@@ -54,6 +54,59 @@ export interface NativeMr extends Closable {
   readonly rkey: number;
   readonly addr: bigint;
   readonly length: number;
+  /** Made by a registration cache from one of its entries (not an uncached registration). */
+  readonly cached: boolean;
+  advise(advice: number, flags: number, offset: number, length: number): void;
+}
+
+export interface NativeMappedBuffer extends Closable {
+  /** The external ArrayBuffer over the current pages; TypeError when unmapped or freed. */
+  readonly arrayBuffer: ArrayBuffer;
+  readonly address: bigint;
+  readonly length: number;
+  readonly pageSize: number;
+  readonly mapped: boolean;
+  unmap(): void;
+  remap(): void;
+  discard(offset: number, length: number): void;
+  move(): void;
+}
+
+export interface NativeRegCacheOptions {
+  strategy: 'odp' | 'monitor' | 'uncached' | 'unsafe-unmonitored';
+  maxEntries?: number;
+  maxBytes?: number | bigint;
+}
+
+export interface NativeRegCacheStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+  evictions: number;
+  uncached: number;
+  entries: number;
+  bytes: number;
+  inUse: number;
+}
+
+export interface NativeRegCache extends Closable {
+  register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  stats(): NativeRegCacheStats;
+  flush(): void;
+  readonly strategy: NativeRegCacheOptions['strategy'];
+}
+
+export interface NativeMonitorStatus {
+  available: boolean;
+  /** errno name of why userfaultfd cannot be used here. */
+  error?: string;
+  running: boolean;
+  unmapEvents: number;
+  removeEvents: number;
+  remapEvents: number;
+  faults: number;
+  lostTrack: number;
+  watched: number;
 }
 
 export interface NativeCompChannel extends Closable {
@@ -117,6 +170,9 @@ export interface NativeBinding {
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;
+  allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
+  createRegCache(pd: NativePd, options: NativeRegCacheOptions): NativeRegCache;
+  monitorStatus(): NativeMonitorStatus;
 }
 
 function load(): NativeBinding {

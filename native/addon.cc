@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "alloc.h"
 #include "channel.h"
 #include "context.h"
 #include "cq.h"
@@ -12,6 +13,7 @@
 #include "mr.h"
 #include "pd.h"
 #include "qp.h"
+#include "regcache.h"
 
 namespace rdma {
 
@@ -43,11 +45,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->channel_class = Napi::Persistent(CompChannel::Define(env));
   data->cq_class = Napi::Persistent(Cq::Define(env));
   data->qp_class = Napi::Persistent(Qp::Define(env));
+  data->mapped_buffer_class = Napi::Persistent(MappedBuffer::Define(env));
+  data->regcache_class = Napi::Persistent(Regcache::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
+  exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
+  exports.Set("createRegCache", Napi::Function::New(env, Regcache::Create, "createRegCache"));
+  exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
   return exports;
 }
 

@@ -4,21 +4,36 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 namespace rdma {
 
+class MappedBuffer;
+class Regcache;
 class Resource;
 
 // Every live verbs object of an environment. Shared with the objects themselves, because at teardown the
 // finalizers of the objects and of AddonData run in no particular order.
 using LiveSet = std::unordered_set<Resource*>;
 
+// The memory this environment mapped (by start address) and its registration caches: registering a mapped
+// buffer makes the registration its dependent, and memory about to go drops the cache entries over it
+// first. Shared like LiveSet: the last ArrayBuffer over a mapping may be finalized at teardown, after AddonData.
+struct MemoryRegistry {
+  std::map<uintptr_t, MappedBuffer*> buffers;
+  std::vector<Regcache*> caches;
+};
+
 struct AddonData {
   Napi::FunctionReference error_class;
   Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class;
+  Napi::FunctionReference mapped_buffer_class, regcache_class;
   std::shared_ptr<LiveSet> live = std::make_shared<LiveSet>();
+  std::shared_ptr<MemoryRegistry> memory = std::make_shared<MemoryRegistry>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;
 
