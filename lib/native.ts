@@ -166,6 +166,20 @@ export interface NativeQp extends Closable {
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
 
+/** Hooks for tests and benchmarks (native/regcache_testing.cc); not part of the API. */
+export interface NativeTesting {
+  forkProbe(mr: NativeMr): { parentValid: boolean; childValid: boolean; childCouldWatch: boolean; childCouldMonitor: boolean };
+  simulateLostTrack(): void;
+  /** An ArrayBuffer over a read-only private mapping of the file's first 4096 bytes. */
+  mapFile(path: string): ArrayBuffer;
+  /** ns per ibv_reg_mr + ibv_dereg_mr */
+  benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per cache hit (lookup, validity check, take and return the entry) */
+  benchCacheHits(cache: NativeRegCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per munmap of `size` populated bytes, registered with the monitor or not */
+  benchMunmap(size: number, monitored: boolean, iterations: number): number;
+}
+
 export interface NativeBinding {
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];
@@ -173,6 +187,7 @@ export interface NativeBinding {
   allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
   createRegCache(pd: NativePd, options: NativeRegCacheOptions): NativeRegCache;
   monitorStatus(): NativeMonitorStatus;
+  testing: NativeTesting;
 }
 
 function load(): NativeBinding {

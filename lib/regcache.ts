@@ -72,6 +72,11 @@ export class RegistrationCache implements Disposable {
     this.reason = reason;
   }
 
+  /** @internal */
+  get handle(): NativeRegCache {
+    return this.#native;
+  }
+
   get strategy(): RegistrationStrategy {
     return this.#native.strategy;
   }

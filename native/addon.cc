@@ -55,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
   exports.Set("createRegCache", Napi::Function::New(env, Regcache::Create, "createRegCache"));
   exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
+  exports.Set("testing", TestingExports(env));
   return exports;
 }
 

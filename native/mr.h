@@ -32,6 +32,8 @@ class Mr : public Napi::ObjectWrap<Mr>, public Resource, public Lifecycle<Mr> {
   ~Mr() override { Close(CloseMode::kQuiet); }
   ibv_mr* handle() { return &view_; }
   Pd* pd() const { return pd_; }
+  // The cache entry this MR uses (nullptr when it owns its registration).
+  RegEntry* entry() const { return entry_; }
   // Throws if the buffer was detached (transferred) since registration: posting would touch freed memory.
   void CheckAttached(Napi::Env env);
 

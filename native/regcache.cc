@@ -90,6 +90,19 @@ Napi::Value Regcache::Register(const Napi::CallbackInfo& info) {
   if (strategy_ == Strategy::kOdp) access |= IBV_ACCESS_ON_DEMAND;
   if (strategy_ == Strategy::kUncached || range.length == 0) return Uncached(env, range, access);
   uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
+  RegEntry* entry = Find(start, end, access);
+  if (entry != nullptr) {
+    hits_++;
+  } else {
+    misses_++;
+    entry = Insert(env, range, access);
+    if (entry == nullptr) return Uncached(env, range, access);
+  }
+  Acquire(entry);
+  return Mr::Wrap(env, Value(), this, pd_, range, entry->mr, entry);
+}
+
+RegEntry* Regcache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
   RegEntry* hit = nullptr;
   std::vector<RegEntry*> stale;
   WatchTable& table = WatchTable::Get();
@@ -104,13 +117,7 @@ Napi::Value Regcache::Register(const Napi::CallbackInfo& info) {
     return false;
   });
   for (RegEntry* entry : stale) Drop(entry, &invalidations_);
-  if (hit != nullptr) {
-    hits_++;
-    return Use(env, hit, range);
-  }
-  misses_++;
-  RegEntry* entry = Insert(env, range, access);
-  return entry != nullptr ? Use(env, entry, range) : Uncached(env, range, access);
+  return hit;
 }
 
 Napi::Value Regcache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {
@@ -120,12 +127,11 @@ Napi::Value Regcache::Uncached(Napi::Env env, const ByteRange& range, uint32_t a
   return Mr::Wrap(env, Value(), this, pd_, range, mr, nullptr);
 }
 
-Napi::Value Regcache::Use(Napi::Env env, RegEntry* entry, const ByteRange& range) {
+void Regcache::Acquire(RegEntry* entry) {
   if (entry->users++ == 0) {
     LruRemove(entry);
     in_use_++;
   }
-  return Mr::Wrap(env, Value(), this, pd_, range, entry->mr, entry);
 }
 
 void Regcache::Release(RegEntry* entry) {

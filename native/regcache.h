@@ -50,7 +50,10 @@ class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Life
   explicit Regcache(const Napi::CallbackInfo& info);
   ~Regcache() override { Close(CloseMode::kQuiet); }
 
-  // A handle made by register() is closing.
+  // A valid cached entry covering [start, end) with at least `access`, or nullptr (dropping stale ones met).
+  RegEntry* Find(uintptr_t start, uintptr_t end, uint32_t access);
+  // A handle starts / stops using the entry.
+  void Acquire(RegEntry* entry);
   void Release(RegEntry* entry);
   // The memory [start, end) is about to be unmapped: its entries go now.
   void DropRange(uintptr_t start, uintptr_t end);
@@ -64,7 +67,6 @@ class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Life
   Napi::Value StrategyName(const Napi::CallbackInfo& info);
 
   Napi::Value Uncached(Napi::Env env, const ByteRange& range, uint32_t access);
-  Napi::Value Use(Napi::Env env, RegEntry* entry, const ByteRange& range);
   // A new entry for the range, or nullptr when it cannot be cached (limits, unwatchable memory).
   RegEntry* Insert(Napi::Env env, const ByteRange& range, uint32_t access);
   bool WatchRange(uintptr_t start, uintptr_t end, Watch* watch);
@@ -94,5 +96,7 @@ void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_
 
 // monitorStatus(): the monitor's availability and counters.
 Napi::Value MonitorStatus(const Napi::CallbackInfo& info);
+// The `testing` export: hooks for tests and the benchmark (regcache_testing.cc).
+Napi::Object TestingExports(Napi::Env env);
 
 }  // namespace rdma
