@@ -9,6 +9,7 @@ export { RdmaError } from './errors';
 export { formatGid, formatGuid, gidIpv4, parseGid } from './gid';
 export { MemoryRegion, type RemoteRegion } from './mr';
 export { ProtectionDomain } from './pd';
+export { PreparedWorkRequests } from './prepared';
 export * from './qp';
 export type { BufferSource } from './buffers';
 export type { RecvWorkRequest, SendWorkRequest, Sge } from './work-request';

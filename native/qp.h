@@ -26,6 +26,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
 
   explicit Qp(const Napi::CallbackInfo& info);
   ~Qp() override { Close(CloseMode::kQuiet); }
+  ibv_qp* handle() const { return qp_; }
 
  private:
   // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
@@ -39,6 +40,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value PostSend(const Napi::CallbackInfo& info);
   Napi::Value PostRecv(const Napi::CallbackInfo& info);
   Napi::Value BindMw(const Napi::CallbackInfo& info);
+  Napi::Value PrepareSend(const Napi::CallbackInfo& info);
+  Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
 
