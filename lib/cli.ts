@@ -3,6 +3,10 @@
 import { hostHasDevice, insideVm, rerunInVm } from './device-host';
 import { printDevices, runDemo } from './demo';
 import { runTests } from './test-runner';
+import { rcPingpong } from './tools/rc-pingpong';
+import { rping } from './tools/rping';
+import { srqPingpong } from './tools/srq-pingpong';
+import { udPingpong } from './tools/ud-pingpong';
 import { main as vmMain } from './vm/cli';
 
 const usage = `usage: rdma-node <command>
@@ -13,6 +17,10 @@ const usage = `usage: rdma-node <command>
   test [unit|device|all] [--filter TEXT]
                         run the test suites (device tests in the VM when needed)
   vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help)
+
+  rc_pingpong | ud_pingpong | srq_pingpong [options] [server]
+                        rdma-core's ibv_*_pingpong, same flags and wire protocol (interoperate with them)
+  rping -s|-c [options] librdmacm's rping, same flags and wire protocol
 `;
 
 function option(argv: string[], name: string): string | undefined {
@@ -41,6 +49,14 @@ async function main(argv: string[]): Promise<number> {
       return runTests(rest);
     case 'vm':
       return vmMain(rest);
+    case 'rc_pingpong':
+      return rcPingpong(rest);
+    case 'ud_pingpong':
+      return udPingpong(rest);
+    case 'srq_pingpong':
+      return srqPingpong(rest);
+    case 'rping':
+      return rping(rest);
     case undefined: case '-h': case '--help': case 'help':
       console.log(usage);
       return command === undefined ? 1 : 0;

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
-import { CmEventType, PortSpace, enumName } from './constants';
+import { CmEventType, PortSpace, QpType, enumName } from './constants';
 import { Context } from './context';
 import { RdmaError, rdmaError } from './errors';
 import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type NativeConnParam, type NativeSocketAddress } from './native';
@@ -16,17 +16,9 @@ import type { ProtectionDomain } from './pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from './qp';
 import { register, wrapperOf } from './registry';
 
-export interface ConnParam {
-  /** Sent with the request/reply; the peer sees it in its event (at most 56 bytes on RC REQ, 196 on REP). */
-  privateData?: Uint8Array;
-  responderResources?: number;
-  initiatorDepth?: number;
-  flowControl?: number;
-  retryCount?: number;
-  rnrRetryCount?: number;
-  srq?: number;
-  qpNum?: number;
-}
+/** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
+ * resources, initiator depth, flow control, retry and RNR retry counts. */
+export type ConnParam = NativeConnParam;
 
 export interface CmEvent {
   type: CmEventType;
@@ -65,7 +57,8 @@ async function toAddress(host: string): Promise<string> {
   return isIP(host) ? host : (await lookup(host)).address;
 }
 
-function toEvent(event: NativeCmEvent): CmEvent {
+/** A CM event in TS form; a CONNECT_REQUEST's new ID shares the listener's port space. */
+function toEvent(event: NativeCmEvent, portSpace: PortSpace): CmEvent {
   const p = event.param;
   return {
     type: event.type,
@@ -77,7 +70,7 @@ function toEvent(event: NativeCmEvent): CmEvent {
     retryCount: p.retryCount,
     rnrRetryCount: p.rnrRetryCount,
     ud: p.ahAttr ? { ahAttr: p.ahAttr as AddressVector, qpNum: p.qpNum, qkey: p.qkey! } : undefined,
-    id: event.id && new CmId(event.id),
+    id: event.id && new CmId(event.id, portSpace),
   };
 }
 
@@ -108,6 +101,7 @@ function errnoName(errno: number): string {
 export class CmId extends EventEmitter implements Disposable {
   readonly #native: NativeCmId;
   readonly portSpace: PortSpace;
+  #peerDisconnected = false;
   #waiter: { accept: Set<CmEventType>; resolve: (event: CmEvent) => void; reject: (error: Error) => void; verb: string } | undefined;
 
   /** @internal Use CmId.create(), or take it from a 'connection' event. */
@@ -172,16 +166,16 @@ export class CmId extends EventEmitter implements Disposable {
 
   /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
   connect(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
-    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param as NativeConnParam));
+    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param));
   }
 
   /** Accepts an incoming request; resolves when the connection is ESTABLISHED (TCP) or at once (UDP). */
   async accept(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.portSpace === PortSpace.UDP) {
-      this.#native.accept(param as NativeConnParam);
+      this.#native.accept(param);
       return;
     }
-    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param as NativeConnParam));
+    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param));
   }
 
   /** Refuses an incoming request; the peer's connect() rejects with ECONNREFUSED carrying `privateData`. */
@@ -189,8 +183,16 @@ export class CmId extends EventEmitter implements Disposable {
     this.#native.reject(privateData);
   }
 
-  /** Disconnects; resolves on this side's DISCONNECTED event. */
+  /**
+   * Disconnects; resolves on this side's DISCONNECTED event (which needs the peer's answer: a peer that
+   * saw DISCONNECTED answers when it disconnects or closes its ID). After the peer disconnected first,
+   * this only sends the answer.
+   */
   async disconnect(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#peerDisconnected) {
+      this.#native.disconnect();
+      return;
+    }
     await this.#expect('rdma_disconnect', [CmEventType.DISCONNECTED], options.timeoutMs ?? 5000, () => this.#native.disconnect());
   }
 
@@ -207,10 +209,13 @@ export class CmId extends EventEmitter implements Disposable {
     this.#native.setReuseAddr(reuse);
   }
 
-  /** A QP owned by this ID (the CM moves it through its states); `pd` must come from `this.context`. */
+  /**
+   * A QP owned by this ID (the CM moves it through its states); `pd` must come from `this.context`.
+   * UDP IDs get UD QPs, the others RC, unless `qpType` says otherwise.
+   */
   createQp(pd: ProtectionDomain, attributes: QpInitAttributes): QueuePair {
-    const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
-    const handle = this.#native.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle });
+    const { sendCq, recvCq = sendCq, srq, qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC, ...rest } = attributes;
+    const handle = this.#native.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
     return new QueuePair(handle, pd, sendCq, recvCq, srq);
   }
 
@@ -227,7 +232,8 @@ export class CmId extends EventEmitter implements Disposable {
 
   /** @internal Called by the channel for every event of this ID. */
   dispatch(raw: NativeCmEvent): void {
-    const event = toEvent(raw);
+    const event = toEvent(raw, this.portSpace);
+    if (event.type === CmEventType.DISCONNECTED) this.#peerDisconnected = true;
     const waiter = this.#waiter;
     if (waiter && waiter.accept.has(event.type)) this.#settle(event);
     else if (waiter && errorEvents.has(event.type)) this.#settle(undefined, eventError(waiter.verb, event));

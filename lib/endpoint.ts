@@ -47,6 +47,8 @@ const sendSlotBytes = (options: Required<EndpointOptions>): number => Math.max(8
 interface Pending {
   resolve(completion: Completion): void;
   reject(error: Error): void;
+  /** Runs at the completion, even of an abandoned request: frees (and first reads) what it used. */
+  done?(completion: Completion): void;
 }
 
 /**
@@ -119,8 +121,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#check();
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Buffer or Uint8Array');
     if (data.length > this.#peer.maxMessageSize) throw new RangeError(`message of ${data.length} bytes exceeds the peer's ${this.#peer.maxMessageSize}`);
-    await this.#slot(options);
-    await this.#credit(options);
+    await this.#capacity(options, true);
     const slot = this.#freeSendSlots.pop()!;
     const offset = slot * sendSlotBytes(this.#options);
     this.#sendSlab.bytes.set(data, offset);
@@ -133,7 +134,10 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   /** The next message, in order. */
   receive(options: OperationOptions = {}): Promise<Buffer> {
     const queued = this.#received.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.#consumed();
+      return Promise.resolve(queued);
+    }
     if (this.#ended) return Promise.reject(this.#ended);
     return this.#bounded(options, 'receive', (resolve, reject) => {
       const receiver = { resolve, reject };
@@ -194,31 +198,31 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   async #rdma(opcode: WrOpcode, local: LocalRegion, remote: { addr: bigint; rkey: number }, options: OperationOptions): Promise<void> {
     this.#check();
     const sge = 'mr' in local ? local : { mr: local };
-    await this.#slot(options);
+    await this.#capacity(options, false);
     await this.#post(options, (wrId) => ({ wrId, opcode, sgList: [sge], remote }));
   }
 
   async #atomic(opcode: WrOpcode, remote: { addr: bigint; rkey: number }, compareAdd: bigint, swap: bigint, options: OperationOptions): Promise<bigint> {
     this.#check();
-    await this.#slot(options);
+    await this.#capacity(options, false);
     // The old value lands in a send slot of its own until the completion has been read.
     const slot = this.#freeSendSlots.pop()!;
     const offset = slot * sendSlotBytes(this.#options);
-    try {
-      await this.#post(options, (wrId) => ({ wrId, opcode, compareAdd, swap, remote, sgList: [{ mr: this.#sendSlab, offset, length: 8 }] }));
-      return Buffer.from(this.#sendSlab.bytes.buffer, this.#sendSlab.bytes.byteOffset + offset, 8).readBigUInt64LE(0);
-    } finally {
+    let old = 0n;
+    await this.#post(options, (wrId) => ({ wrId, opcode, compareAdd, swap, remote, sgList: [{ mr: this.#sendSlab, offset, length: 8 }] }), () => {
+      old = Buffer.from(this.#sendSlab.bytes.buffer, this.#sendSlab.bytes.byteOffset + offset, 8).readBigUInt64LE(0);
       this.#freeSendSlots.push(slot);
-    }
+    });
+    return old;
   }
 
-  /** Waits for room in the send queue (and for a free send slot, which there is whenever there is room). */
-  async #slot(options: OperationOptions): Promise<void> {
-    while (this.#inFlight >= this.#options.sendDepth) await this.#waitForCapacity(options);
-  }
-
-  async #credit(options: OperationOptions): Promise<void> {
-    while (!this.#credits.take()) await this.#waitForCapacity(options);
+  /**
+   * Waits for room in the send queue (then there is a free send slot too) and, for a message, a credit,
+   * taking the credit. Both are checked together after every wake-up: nothing may post in between.
+   */
+  async #capacity(options: OperationOptions, message: boolean): Promise<void> {
+    while (this.#inFlight >= this.#options.sendDepth || (message && this.#credits.available === 0)) await this.#waitForCapacity(options);
+    if (message) this.#credits.take();
   }
 
   #waitForCapacity(options: OperationOptions): Promise<void> {
@@ -233,17 +237,19 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     for (const waiter of this.#creditWaiters.splice(0)) waiter();
   }
 
-  /** Posts one signaled request and resolves on its successful completion. */
-  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], release?: () => void): Promise<Completion> {
+  /**
+   * Posts one signaled request and resolves on its successful completion. `done` runs at the completion
+   * whatever became of the promise: an aborted request still owns its send slot until the device is done.
+   */
+  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], done?: () => void): Promise<Completion> {
     this.#check();
     const wrId = this.#nextId++;
     this.#qp.postSend(build(wrId));
     this.#inFlight++;
     return this.#bounded<Completion>(options, 'operation', (resolve, reject) => {
-      this.#pending.set(wrId, { resolve, reject });
-      // Abandoning the promise does not abandon the request: its completion still frees what it used.
-      return () => this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined });
-    }).finally(() => release?.());
+      this.#pending.set(wrId, { resolve, reject, done });
+      return () => this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done });
+    });
   }
 
   /** A promise that also rejects on abort or timeout, undoing its registration. */
@@ -277,8 +283,14 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
         return; // the CQ was closed
       }
       for (let i = 0; i < batch.count; i++) this.#complete(batch.get(i));
-      if (this.#credits.shouldReturnAlone() && !this.#creditMessageInFlight && !this.#ended) this.#returnCredits();
+      this.#returnCreditsIfDue();
     }
+  }
+
+  /** A queued message was taken by the application: its receive slot may be used again by the peer. */
+  #consumed(): void {
+    this.#credits.reposted();
+    this.#returnCreditsIfDue();
   }
 
   #complete(completion: Completion): void {
@@ -287,6 +299,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#inFlight--;
     const pending = this.#pending.get(wrId);
     this.#pending.delete(wrId);
+    pending?.done?.(completion);
     this.#wake();
     if (completion.status === WcStatus.SUCCESS) pending?.resolve(completion);
     else {
@@ -307,20 +320,25 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
       const offset = slot * this.#options.maxMessageSize;
       const message = Buffer.from(this.#recvSlab.bytes.subarray(offset, offset + completion.byteLen));
       const receiver = this.#receivers.shift();
-      if (receiver) receiver.resolve(message);
-      else this.#received.push(message);
-      this.#credits.reposted();
+      if (receiver) {
+        receiver.resolve(message);
+        this.#credits.reposted();
+      } else {
+        // The peer gets this credit back only once the message is taken: a slow reader slows the sender.
+        this.#received.push(message);
+      }
     }
     this.#postReceive(slot);
     if (credits > 0) this.#wake();
   }
 
-  #returnCredits(): void {
+  #returnCreditsIfDue(): void {
+    if (!this.#credits.shouldReturnAlone() || this.#creditMessageInFlight || this.#ended) return;
     const wrId = this.#nextId++;
     this.#creditMessageInFlight = true;
     this.#inFlight++;
     this.#qp.postSend({ wrId, opcode: WrOpcode.SEND_WITH_IMM, immData: encodeImm(MessageKind.CREDITS, this.#credits.collect()) });
-    this.#pending.set(wrId, { resolve: () => (this.#creditMessageInFlight = false), reject: () => undefined });
+    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done: () => (this.#creditMessageInFlight = false) });
   }
 
   #postReceive(slot: number): void {

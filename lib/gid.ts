@@ -67,3 +67,23 @@ export function formatGuid(guid: bigint): string {
   const hex = guid.toString(16).padStart(16, '0');
   return `${hex.slice(0, 4)}:${hex.slice(4, 8)}:${hex.slice(8, 12)}:${hex.slice(12, 16)}`;
 }
+
+/** 16 bytes in the compressed IPv6 text form inet_ntop prints ('fe80::5054:ff:fe12:3456', '::ffff:10.0.2.15'). */
+export function formatIpv6(gid: Uint8Array): string {
+  const ipv4 = gidIpv4(gid);
+  if (ipv4 !== undefined) return `::ffff:${ipv4}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((gid[i]! << 8) | gid[i + 1]!);
+  // The longest run of two or more zero groups becomes '::' (the first such run on a tie).
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (part: number[]): string => part.map((g) => g.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
+}

@@ -19,3 +19,4 @@ export { CmId, type CmEvent, type ConnParam } from './cm';
 export { MemoryWindow, MwType } from './mw';
 export { SharedReceiveQueue, type SrqAttributes } from './srq';
 export { Endpoint, Listener, connect, listen, type EndpointOptions, type LocalRegion, type OperationOptions } from './endpoint';
+export { splitUdReceive, udReceiveBytes } from './ud';

@@ -22,6 +22,8 @@ export interface LoopbackOptions extends Partial<QpCaps> {
   portNum?: number;
   gidIndex?: number;
   sqSigAll?: boolean;
+  /** Use the extended post API (ibv_wr_*). */
+  extended?: boolean;
 }
 
 export function createLoopbackPair(context: Context, options: LoopbackOptions = {}): LoopbackPair {

@@ -101,6 +101,7 @@ export interface NativeQpInitAttr {
   maxInlineData?: number;
   sqSigAll?: boolean;
   srq?: NativeSrq;
+  extended?: boolean;
 }
 
 export type NativeSge =
@@ -139,6 +140,7 @@ export interface NativeQp extends Closable {
   prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
   bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
+  readonly extended: boolean;
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
 

@@ -32,6 +32,11 @@ export interface QpInitAttributes extends Partial<QpCaps> {
   qpType?: QpType;
   /** Every send WR generates a completion, whatever its `signaled`. */
   sqSigAll?: boolean;
+  /**
+   * Post through the extended API (ibv_qp_ex, ibv_wr_*) instead of ibv_post_send; same postSend()
+   * surface. RdmaError EOPNOTSUPP where the provider lacks it.
+   */
+  extended?: boolean;
 }
 
 export interface GlobalRoute {
@@ -139,6 +144,11 @@ export class QueuePair implements Disposable {
 
   get qpNum(): number {
     return this.#native.qpNum;
+  }
+
+  /** Whether sends go through the extended post API (ibv_wr_*). */
+  get extended(): boolean {
+    return this.#native.extended;
   }
 
   /** The capacities the provider actually allocated (at least those asked for). */

@@ -11,10 +11,12 @@ import { hostHasDevice, insideVm, rerunInVm } from './device-host';
 
 const testRoot = resolve(__dirname, '..', 'test');
 
+/** The suite's compiled test files; `filter`: comma-separated substrings of their names. */
 export function testFiles(suite: 'unit' | 'device', filter?: string): string[] {
   const dir = join(testRoot, suite);
+  const wanted = filter?.split(',').filter(Boolean);
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.test.js') && (filter === undefined || f.includes(filter)))
+    .filter((f) => f.endsWith('.test.js') && (wanted === undefined || wanted.some((w) => f.includes(w))))
     .sort()
     .map((f) => join(dir, f));
 }
@@ -25,7 +27,7 @@ function nodeTest(files: string[], extraArgs: string[] = []): number {
   return result.status ?? 1;
 }
 
-/** argv: [unit|device|all] [--filter substring] */
+/** argv: [unit|device|all] [--filter name[,name...]] */
 export async function runTests(argv: string[]): Promise<number> {
   const suite = argv.find((a) => ['unit', 'device', 'all'].includes(a)) ?? 'all';
   const filterAt = argv.indexOf('--filter');

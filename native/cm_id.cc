@@ -138,6 +138,12 @@ static Napi::Value Done(Napi::Env env, int result, const char* verb) {
   return env.Undefined();
 }
 
+// Verbs that act on the device the ID is bound to: librdmacm dereferences it unchecked, so an ID with
+// no address resolved or bound yet is refused here, as the verb itself would if it checked.
+static void NeedDevice(Napi::Env env, rdma_cm_id* id, const char* verb) {
+  if (id->verbs == nullptr) ThrowVerb(env, verb, EINVAL);
+}
+
 Napi::Value CmId::BindAddr(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   SocketAddress address = ToSocketAddress(info[0], info[1]);
@@ -156,6 +162,7 @@ Napi::Value CmId::ResolveAddr(const Napi::CallbackInfo& info) {
 
 Napi::Value CmId::ResolveRoute(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_resolve_route");
   return Done(info.Env(), rdma_resolve_route(id_, ToI32(info[0], "timeoutMs", 1, INT32_MAX)), "rdma_resolve_route");
 }
 
@@ -166,6 +173,7 @@ Napi::Value CmId::Listen(const Napi::CallbackInfo& info) {
 
 Napi::Value CmId::Connect(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_connect");
   std::vector<uint8_t> data;
   rdma_conn_param param = ToConnParam(info[0], &data);
   return Done(info.Env(), rdma_connect(id_, &param), "rdma_connect");
@@ -173,6 +181,7 @@ Napi::Value CmId::Connect(const Napi::CallbackInfo& info) {
 
 Napi::Value CmId::Accept(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_accept");
   std::vector<uint8_t> data;
   rdma_conn_param param = ToConnParam(info[0], &data);
   return Done(info.Env(), rdma_accept(id_, &param), "rdma_accept");
@@ -181,6 +190,7 @@ Napi::Value CmId::Accept(const Napi::CallbackInfo& info) {
 // reject(privateData?): the peer's REJECTED event carries it (and the consumer-reject reason).
 Napi::Value CmId::Reject(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_reject");
   std::vector<uint8_t> data;
   CopyPrivateData(info[0], &data);
   return Done(info.Env(), rdma_reject(id_, data.data(), static_cast<uint8_t>(data.size())), "rdma_reject");
@@ -188,6 +198,7 @@ Napi::Value CmId::Reject(const Napi::CallbackInfo& info) {
 
 Napi::Value CmId::Disconnect(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_disconnect");
   return Done(info.Env(), rdma_disconnect(id_), "rdma_disconnect");
 }
 
@@ -199,12 +210,14 @@ Napi::Value CmId::CreateQp(const Napi::CallbackInfo& info) {
 
 Napi::Value CmId::JoinMulticast(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_join_multicast");
   SocketAddress address = ToSocketAddress(info[0], Napi::Value());
   return Done(info.Env(), rdma_join_multicast(id_, address.get(), nullptr), "rdma_join_multicast");
 }
 
 Napi::Value CmId::LeaveMulticast(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
+  NeedDevice(info.Env(), id_, "rdma_leave_multicast");
   SocketAddress address = ToSocketAddress(info[0], Napi::Value());
   return Done(info.Env(), rdma_leave_multicast(id_, address.get()), "rdma_leave_multicast");
 }

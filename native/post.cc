@@ -125,6 +125,51 @@ static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
   refs.Hold(mr, bind.Get("mr").As<Napi::Object>());
 }
 
+// Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
+// The provider reports a bad request only for the batch as a whole (at ibv_wr_complete).
+int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
+  ibv_wr_start(qpx);
+  for (size_t n = 0; n < count; n++) {
+    ibv_send_wr& wr = first[n];
+    qpx->wr_id = wr.wr_id;
+    qpx->wr_flags = wr.send_flags;
+    switch (wr.opcode) {
+      case IBV_WR_RDMA_WRITE: ibv_wr_rdma_write(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr); break;
+      case IBV_WR_RDMA_WRITE_WITH_IMM: ibv_wr_rdma_write_imm(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr, wr.imm_data); break;
+      case IBV_WR_SEND: ibv_wr_send(qpx); break;
+      case IBV_WR_SEND_WITH_IMM: ibv_wr_send_imm(qpx, wr.imm_data); break;
+      case IBV_WR_RDMA_READ: ibv_wr_rdma_read(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr); break;
+      case IBV_WR_ATOMIC_CMP_AND_SWP:
+        ibv_wr_atomic_cmp_swp(qpx, wr.wr.atomic.rkey, wr.wr.atomic.remote_addr, wr.wr.atomic.compare_add, wr.wr.atomic.swap);
+        break;
+      case IBV_WR_ATOMIC_FETCH_AND_ADD:
+        ibv_wr_atomic_fetch_add(qpx, wr.wr.atomic.rkey, wr.wr.atomic.remote_addr, wr.wr.atomic.compare_add);
+        break;
+      case IBV_WR_LOCAL_INV: ibv_wr_local_inv(qpx, wr.invalidate_rkey); break;
+      case IBV_WR_SEND_WITH_INV: ibv_wr_send_inv(qpx, wr.invalidate_rkey); break;
+      case IBV_WR_BIND_MW: ibv_wr_bind_mw(qpx, wr.bind_mw.mw, wr.bind_mw.rkey, &wr.bind_mw.bind_info); break;
+      default: ibv_wr_abort(qpx); return EOPNOTSUPP;
+    }
+    if (qpx->qp_base.qp_type == IBV_QPT_UD) ibv_wr_set_ud_addr(qpx, wr.wr.ud.ah, wr.wr.ud.remote_qpn, wr.wr.ud.remote_qkey);
+    if (wr.opcode == IBV_WR_LOCAL_INV || wr.opcode == IBV_WR_BIND_MW) continue;
+    if (wr.send_flags & IBV_SEND_INLINE) {
+      // Gathered into one buffer: rxe's ibv_wr_set_inline_data_list (rdma-core 44) loses the total length.
+      std::vector<uint8_t> data;
+      for (int i = 0; i < wr.num_sge; i++) {
+        auto* bytes = reinterpret_cast<const uint8_t*>(wr.sg_list[i].addr);
+        data.insert(data.end(), bytes, bytes + wr.sg_list[i].length);
+      }
+      ibv_wr_set_inline_data(qpx, data.data(), data.size());
+    } else if (wr.num_sge == 1) {
+      ibv_wr_set_sge(qpx, wr.sg_list[0].lkey, wr.sg_list[0].addr, wr.sg_list[0].length);
+    } else {
+      // rxe before rdma-core PR #1744 counts the first SGE's length once per SGE here.
+      ibv_wr_set_sge_list(qpx, static_cast<size_t>(wr.num_sge), wr.sg_list);
+    }
+  }
+  return ibv_wr_complete(qpx);
+}
+
 // [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
 //   remoteQkey, bind}] → a linked list ready for ibv_post_send on `qp`.
 void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared) {
@@ -199,6 +244,11 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   SendList list;
   ParseSendList(info[0], qp_, posted_, &list, false);
   if (list.wrs.empty()) return env.Undefined();
+  if (qpx_ != nullptr) {
+    int err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());
+    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+    return env.Undefined();
+  }
   ibv_send_wr* bad = nullptr;
   int err = ibv_post_send(qp_, list.wrs.data(), &bad);
   if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);

@@ -39,6 +39,9 @@ struct SendList {
 // list is kept and posted again later (qp.prepareSend), so inline data must come from an MR.
 void ParseSendList(Napi::Value list, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared);
 
+// Posts `count` parsed requests through the extended API (ibv_wr_*) in one batch; returns 0 or an errno.
+int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count);
+
 // The provider rejected the list at `index`: throws an RdmaError carrying it.
 [[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index);
 

@@ -25,6 +25,7 @@ Napi::Object PreparedWrs::Create(const Napi::CallbackInfo& info, Napi::Object qp
   Napi::Object object = AddonData::Get(env).prepared_class.New({ConstructToken(env)});
   PreparedWrs* self = Unwrap(object);
   self->qp_ = qp->handle();
+  self->qpx_ = qp->extended_handle();
   self->send_ = send;
   if (send) ParseSendList(info[0], self->qp_, self->refs_, &self->send_list_, true);
   else ParseRecvList(info[0], self->refs_, &self->recv_list_);
@@ -34,6 +35,7 @@ Napi::Object PreparedWrs::Create(const Napi::CallbackInfo& info, Napi::Object qp
 
 int PreparedWrs::Destroy(CloseMode) {
   qp_ = nullptr;
+  qpx_ = nullptr;
   refs_.Clear();
   return 0;
 }
@@ -57,7 +59,10 @@ Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
   if (first > length || count > length - first) ThrowRange(env, "the slice exceeds the prepared work requests");
   if (count == 0) return env.Undefined();
   int err;
-  if (send_) {
+  if (send_ && qpx_ != nullptr) {
+    err = PostWithWrApi(qpx_, &send_list_.wrs[first], count);
+    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+  } else if (send_) {
     ibv_send_wr* head = Link(send_list_.wrs, first, count);
     ibv_send_wr* bad = nullptr;
     err = ibv_post_send(qp_, head, &bad);

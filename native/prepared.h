@@ -30,6 +30,7 @@ class PreparedWrs : public Napi::ObjectWrap<PreparedWrs>, public Resource, publi
   Napi::Value Length(const Napi::CallbackInfo& info);
 
   ibv_qp* qp_ = nullptr;
+  ibv_qp_ex* qpx_ = nullptr;  // the QP posts through ibv_wr_*: so do its prepared sends
   bool send_ = true;
   SendList send_list_;
   RecvList recv_list_;

@@ -20,7 +20,8 @@ Napi::Function Qp::Define(Napi::Env env) {
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
                       InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
                       InstanceMethod<&Qp::PrepareRecv>("prepareRecv"), InstanceAccessor<&Qp::QpNum>("qpNum"),
-                      InstanceAccessor<&Qp::Caps>("caps"), CloseMethod(), ClosedGetter()});
+                      InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
+                      CloseMethod(), ClosedGetter()});
 }
 
 Qp::Qp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qp>(info), Resource(info.Env(), "queue pair") {
@@ -69,14 +70,47 @@ void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js,
   }
 }
 
+// The work requests an extended QP of each type is created for (what ibv_wr_* may then post).
+static uint64_t SendOpsFor(ibv_qp_type type) {
+  constexpr uint64_t unreliable = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
+  constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+                                 IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
+  switch (type) {
+    case IBV_QPT_RC: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+    case IBV_QPT_UC: return connected;
+    default: return unreliable;
+  }
+}
+
 Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
   Napi::Env env = info.Env();
   ibv_qp_init_attr init = InitAttrFromJs(info, 0, pd);
+  bool extended = PropBool(info[2].As<Napi::Object>(), "extended", false);
   Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
   Qp* self = Unwrap(object);
   init.qp_context = self;  // async events find the QP through it
-  ibv_qp* qp = ibv_create_qp(pd->handle(), &init);
-  if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
+  ibv_qp* qp = nullptr;
+  if (extended) {
+    // The extended post API (ibv_wr_*), where the provider offers it; EOPNOTSUPP where it does not.
+    ibv_qp_init_attr_ex init_ex = {};
+    init_ex.qp_context = init.qp_context;
+    init_ex.send_cq = init.send_cq;
+    init_ex.recv_cq = init.recv_cq;
+    init_ex.srq = init.srq;
+    init_ex.cap = init.cap;
+    init_ex.qp_type = init.qp_type;
+    init_ex.sq_sig_all = init.sq_sig_all;
+    init_ex.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+    init_ex.pd = pd->handle();
+    init_ex.send_ops_flags = SendOpsFor(init.qp_type);
+    qp = ibv_create_qp_ex(pd->context()->handle(), &init_ex);
+    if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
+    init.cap = init_ex.cap;
+    self->qpx_ = ibv_qp_to_qp_ex(qp);
+  } else {
+    qp = ibv_create_qp(pd->handle(), &init);
+    if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
+  }
   self->Adopt(info, 0, pd_js, qp, init);
   return object;
 }
@@ -106,6 +140,7 @@ int Qp::Destroy(CloseMode) {
     if (err != 0) return err;
   }
   qp_ = nullptr;
+  qpx_ = nullptr;
   posted_.Clear();
   return 0;
 }
@@ -173,6 +208,10 @@ Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
 Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Napi::Number::New(info.Env(), qp_->qp_num);
+}
+
+Napi::Value Qp::Extended(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), qpx_ != nullptr);
 }
 
 Napi::Value Qp::Caps(const Napi::CallbackInfo& info) {

@@ -27,6 +27,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   explicit Qp(const Napi::CallbackInfo& info);
   ~Qp() override { Close(CloseMode::kQuiet); }
   ibv_qp* handle() const { return qp_; }
+  // Set when sends go through the extended post API (ibv_wr_*).
+  ibv_qp_ex* extended_handle() const { return qpx_; }
 
  private:
   // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
@@ -44,8 +46,10 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
+  Napi::Value Extended(const Napi::CallbackInfo& info);
 
   ibv_qp* qp_ = nullptr;
+  ibv_qp_ex* qpx_ = nullptr;     // set for QPs created for the extended post API (ibv_wr_*)
   rdma_cm_id* cm_id_ = nullptr;  // set when the CM ID owns the QP (destroyed with rdma_destroy_qp)
   ibv_qp_cap cap_ = {};
   PostedRefs posted_;

@@ -1,12 +1,14 @@
 /** `rdma-node vm`: run a command inside the Soft-RoCE VM. */
-import { runInVm, ensureKernel, type VmOptions } from './index';
+import { cachedKernels, ensureKernel, runInVm, type VmOptions } from './index';
+import { stderrLog } from './paths';
 
 const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--] COMMAND [ARG...]
-       rdma-node vm --fetch [--kernel sid|bookworm]
+       rdma-node vm --fetch [--kernel auto|sid|bookworm]
 
 Runs COMMAND inside a throwaway qemu VM whose kernel has rdma_rxe, with rxe0 created on its eth0
 (10.0.2.15), the host's / shared read-only and the current directory read-write; exits with COMMAND's
-status. --fetch only downloads and caches the kernel.`;
+status. The kernel is Debian sid's (rxe with ODP), or bookworm's 6.1 when sid's cannot be fetched or
+booted. --fetch only downloads the current kernel into the cache and lists what is cached.`;
 
 export interface VmArgs {
   options: VmOptions;
@@ -17,9 +19,11 @@ export interface VmArgs {
 
 export function parseVmArgs(argv: string[]): VmArgs {
   const args: VmArgs = { options: {}, command: [], fetch: false, help: false };
-  const number = (flag: string, value: string | undefined): number => {
+  const number = (flag: string, value: string | undefined, integer = false): number => {
     const n = Number(value);
-    if (value === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number`);
+    if (value === undefined || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+      throw new Error(`${flag} needs a positive ${integer ? 'integer' : 'number'}`);
+    }
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -44,11 +48,11 @@ export function parseVmArgs(argv: string[]): VmArgs {
         i++;
         break;
       case '--memory':
-        args.options.memoryMiB = number(arg, value);
+        args.options.memoryMiB = number(arg, value, true);
         i++;
         break;
       case '--cpus':
-        args.options.cpus = number(arg, value);
+        args.options.cpus = number(arg, value, true);
         i++;
         break;
       case '--fetch':
@@ -64,6 +68,21 @@ export function parseVmArgs(argv: string[]): VmArgs {
   return args;
 }
 
+/** Downloads the kernel `runInVm` would boot (auto: sid, or bookworm if sid's cannot be fetched). */
+async function fetchKernel(choice: 'auto' | 'sid' | 'bookworm'): Promise<void> {
+  if (choice !== 'auto') {
+    await ensureKernel(choice, stderrLog, { refresh: true });
+    return;
+  }
+  try {
+    await ensureKernel('sid', stderrLog, { refresh: true });
+  } catch (error) {
+    stderrLog(`${(error as Error).message}; fetching bookworm's kernel instead`);
+    await ensureKernel('bookworm', stderrLog, { refresh: true });
+  }
+}
+
+/** `argv` is what follows `vm` on the command line; resolves with the exit status for the process. */
 export async function main(argv: string[]): Promise<number> {
   const args = parseVmArgs(argv);
   if (args.help) {
@@ -71,8 +90,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.fetch) {
-    const kernel = await ensureKernel(args.options.kernel === 'bookworm' ? 'bookworm' : 'sid');
-    console.log(`${kernel.suite} kernel ${kernel.version} cached in ${kernel.dir}`);
+    await fetchKernel(args.options.kernel ?? 'auto');
+    for (const kernel of cachedKernels()) console.log(`${kernel.suite}\t${kernel.version}\t${kernel.dir}`);
     return 0;
   }
   if (args.command.length === 0) {

@@ -2,17 +2,19 @@
  * Runs a command inside a throwaway qemu VM whose Debian kernel has rdma_rxe: the host's filesystem
  * shared read-only, the working directory read-write, and an rxe device (rxe0) already created.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { ensureInitramfs } from './initramfs';
 import { jobScript } from './job';
 import { ensureKernel, type Kernel, type Suite } from './kernel';
 import { stderrLog, type Log } from './paths';
 import { bootQemu } from './qemu';
+import { requireTools } from './tools';
 
-export { ensureKernel, type Kernel, type Suite } from './kernel';
+export { cachedKernels, ensureKernel, type Kernel, type Suite } from './kernel';
 
 export interface VmOptions {
   /** 'auto' (default): sid's kernel (rxe with ODP), bookworm's when sid cannot be fetched or booted. */
@@ -25,6 +27,7 @@ export interface VmOptions {
   cpus?: number;
   /** Whole run, boot included (default 30 minutes). */
   timeoutMs?: number;
+  /** Progress of preparing and booting the VM; default: stderr, prefixed `[vm] `. */
   log?: Log;
   /** The guest console (the command's stdout and stderr); default: this process's stdout. */
   output?: (line: string) => void;
@@ -32,14 +35,23 @@ export interface VmOptions {
 
 const baseEnv = { HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'dumb', LANG: 'C.UTF-8' };
 
-async function runWith(kernel: Kernel, command: string[], options: VmOptions, log: Log): Promise<{ ready: boolean; status?: number }> {
-  const initramfs = await ensureInitramfs(kernel, log);
-  const cwd = options.cwd ?? process.cwd();
+/** Thrown when a kernel could not run the command at all: worth trying the next kernel. */
+class BootFailure extends Error {}
+
+async function runWith(kernel: Kernel, command: string[], options: VmOptions, log: Log): Promise<number> {
+  let initramfs: string;
+  try {
+    initramfs = await ensureInitramfs(kernel, log);
+  } catch (error) {
+    throw new BootFailure(`cannot build the initramfs for Linux ${kernel.version}: ${(error as Error).message}`);
+  }
+  const cwd = resolve(options.cwd ?? process.cwd());
+  // The job directory is the guest's third share: the script to run in, the exit status out.
   const jobDir = mkdtempSync(join(tmpdir(), 'rdma-node-vm-'));
   try {
     writeFileSync(join(jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, ...options.env } }));
     if (cwd !== '/') writeFileSync(join(jobDir, 'project'), cwd);
-    log(`booting Linux ${kernel.version} with rdma_rxe (qemu, software emulation: expect it to be slow)`);
+    log(`booting Linux ${kernel.version} (qemu, software emulation: expect it to be slow)`);
     const started = Date.now();
     const timeoutMs = options.timeoutMs ?? 30 * 60_000;
     const result = await bootQemu({
@@ -50,14 +62,23 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
       memoryMiB: options.memoryMiB ?? 3072,
       cpus: options.cpus ?? 2,
       timeoutMs,
+      nonce: `rdma-node-vm-${randomBytes(6).toString('hex')}`,
       output: options.output ?? ((line) => process.stdout.write(`${line}\n`)),
       log,
     });
     if (result.timedOut) throw new Error(`the VM run exceeded ${Math.round(timeoutMs / 1000)} s and was stopped`);
+    if (!result.ready) {
+      const why = result.failure ?? `the guest stopped; its last console lines: ${result.tail.join(' | ') || '(none)'}`;
+      throw new BootFailure(`Linux ${kernel.version} did not get as far as running the command: ${why}`);
+    }
+    // The status file survives a console that garbled the marker; the marker covers a failed write.
     const statusFile = join(jobDir, 'status');
     const status = existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8').trim()) : result.status;
-    log(`VM finished in ${((Date.now() - started) / 1000).toFixed(1)} s${status === undefined ? '' : `, command exit status ${status}`}`);
-    return { ready: result.ready, status };
+    if (status === undefined || !Number.isInteger(status)) {
+      throw new Error(`the command started in the VM but no exit status came back (${result.failure ?? 'did the guest crash?'})`);
+    }
+    log(`VM finished in ${((Date.now() - started) / 1000).toFixed(1)} s, command exit status ${status}`);
+    return status;
   } finally {
     rmSync(jobDir, { recursive: true, force: true });
   }
@@ -68,23 +89,33 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
  * command never reported a status: callers must treat that as failure, not as "no device".
  */
 export async function runInVm(command: string[], options: VmOptions = {}): Promise<number> {
+  if (command.length === 0) throw new Error('no command to run in the VM');
+  requireTools(['qemu-system-x86_64', 'setpriv']);
   const log = options.log ?? stderrLog;
   const choice = options.kernel ?? 'auto';
   const suites: Suite[] = choice === 'auto' ? ['sid', 'bookworm'] : [choice];
-  let lastError: Error | undefined;
+  // Fetching or booting one kernel can fail for reasons the next does not share; a command that ran, a
+  // timeout or a qemu that will not start are final.
+  const failures: string[] = [];
+  const failed = (suite: Suite, error: unknown): void => {
+    failures.push(`${suite}: ${(error as Error).message}`);
+    const next = suites[suites.indexOf(suite) + 1];
+    if (next) log(`${(error as Error).message}; trying ${next}'s kernel`);
+  };
   for (const suite of suites) {
+    let kernel: Kernel;
     try {
-      const kernel = await ensureKernel(suite, log);
-      const { ready, status } = await runWith(kernel, command, options, log);
-      if (status !== undefined) return status;
-      // Booted and ran, but no status: the command was cut short (e.g. the guest crashed). No retry.
-      if (ready) throw new Error('the command started in the VM but no exit status came back');
-      lastError = new Error(`Linux ${kernel.version} did not get as far as running the command`);
+      kernel = await ensureKernel(suite, log);
     } catch (error) {
-      lastError = error as Error;
-      if (/no exit status came back|exceeded/.test(lastError.message)) throw lastError;
+      failed(suite, error);
+      continue;
     }
-    if (suite !== suites[suites.length - 1]) log(`${lastError.message}; falling back to the next kernel`);
+    try {
+      return await runWith(kernel, command, options, log);
+    } catch (error) {
+      if (!(error instanceof BootFailure)) throw error;
+      failed(suite, error);
+    }
   }
-  throw lastError ?? new Error('no kernel to boot');
+  throw new Error(`the VM could not run the command (${failures.join('; ')})`);
 }

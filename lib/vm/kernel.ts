@@ -1,14 +1,16 @@
 /**
  * A Debian kernel with rdma_rxe, fetched once and cached by suite and version. sid moves, so its version
- * is resolved at each fetch; without network, the newest cached kernel of the suite is used.
+ * is resolved against package lists at most a day old; without network, the newest cached kernel of the
+ * suite is used.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { PrivateApt, systemMirror } from './apt';
+import { parseDepends, parseSize, PrivateApt, systemMirror, updateTriedWithin } from './apt';
 import { cacheRoot, stderrLog, type Log } from './paths';
+import { requireTools, tool } from './tools';
 
 const run = promisify(execFile);
 
@@ -25,8 +27,13 @@ export interface Kernel {
   modulesDir: string;
 }
 
+const day = 24 * 3600_000;
+const kernelsDir = (): string => join(cacheRoot(), 'kernels');
+
+/** The kernel unpacked in `dir`, if its fetch completed (the `ready` file is written last). */
 function kernelAt(suite: Suite, version: string, dir: string): Kernel | undefined {
   if (!existsSync(join(dir, 'ready'))) return undefined;
+  // sid installs modules and vmlinuz under /usr/lib/modules; bookworm under /lib/modules and /boot.
   for (const base of [join(dir, 'root', 'usr', 'lib', 'modules', version), join(dir, 'root', 'lib', 'modules', version)]) {
     const vmlinuz = [join(base, 'vmlinuz'), join(dir, 'root', 'boot', `vmlinuz-${version}`)].find(existsSync);
     if (vmlinuz && existsSync(join(base, 'modules.dep'))) return { suite, version, dir, vmlinuz, modulesDir: base };
@@ -34,17 +41,17 @@ function kernelAt(suite: Suite, version: string, dir: string): Kernel | undefine
   return undefined;
 }
 
-function newestCached(suite: Suite): Kernel | undefined {
-  const dir = join(cacheRoot(), 'kernels');
-  if (!existsSync(dir)) return undefined;
-  const candidates = readdirSync(dir)
-    .filter((name) => name.startsWith(`${suite}-`) && !name.includes('.partial'))
-    .sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs);
-  for (const name of candidates) {
-    const kernel = kernelAt(suite, name.slice(suite.length + 1), join(dir, name));
-    if (kernel) return kernel;
-  }
-  return undefined;
+/** Complete cached kernels, newest fetch first. */
+export function cachedKernels(): Kernel[] {
+  const dir = kernelsDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((name) => {
+      const suite = name.split('-')[0] as Suite;
+      return (suite === 'sid' || suite === 'bookworm') && !name.includes('.partial') ? kernelAt(suite, name.slice(suite.length + 1), join(dir, name)) : undefined;
+    })
+    .filter((kernel): kernel is Kernel => kernel !== undefined)
+    .sort((a, b) => statSync(join(b.dir, 'ready')).mtimeMs - statSync(join(a.dir, 'ready')).mtimeMs);
 }
 
 /** The version in `linux-image-<version>` among the meta package's dependencies. */
@@ -53,27 +60,41 @@ export function imageVersion(depends: string[]): string | undefined {
   return image?.slice('linux-image-'.length);
 }
 
-export async function ensureKernel(suite: Suite, log: Log = stderrLog): Promise<Kernel> {
-  const root = cacheRoot();
-  const apt = new PrivateApt(join(root, `apt-${suite}`), suite, systemMirror());
-  log(`resolving Debian ${suite}'s kernel`);
+/**
+ * The current kernel of `suite`, downloaded if needed. `refresh` re-reads the package lists even when
+ * they are recent (`vm --fetch` does).
+ */
+export async function ensureKernel(suite: Suite, log: Log = stderrLog, { refresh = false } = {}): Promise<Kernel> {
+  const aptDir = join(cacheRoot(), `apt-${suite}`);
+  const newest = cachedKernels().find((kernel) => kernel.suite === suite);
+  // Lists read today name the kernel fetched today (or the network was down today): no network needed.
+  if (newest && !refresh && updateTriedWithin(aptDir, day)) return newest;
+
+  requireTools(['apt-get', 'apt-cache', 'dpkg-deb', 'depmod']);
+  log(`resolving Debian ${suite}'s current kernel`);
+  let apt: PrivateApt;
   let version: string | undefined;
   try {
+    apt = new PrivateApt(aptDir, suite, systemMirror());
     await apt.update();
-    version = imageVersion(await apt.depends('linux-image-amd64'));
+    version = imageVersion(parseDepends((await apt.show(['linux-image-amd64'])).get('linux-image-amd64') ?? ''));
   } catch (error) {
-    const cached = newestCached(suite);
-    if (cached) {
-      log(`cannot reach the Debian mirror (${(error as Error).message.split('\n')[0]}); using cached ${cached.version}`);
-      return cached;
+    const reason = (error as Error).message.split('\n').find((line) => line.startsWith('E:')) ?? (error as Error).message.split('\n')[0];
+    if (newest) {
+      log(`cannot update the package lists (${reason}); using cached ${newest.version}`);
+      return newest;
     }
-    throw new Error(`cannot fetch Debian ${suite}'s kernel: ${(error as Error).message.split('\n')[0]}`);
+    throw new Error(`cannot fetch Debian ${suite}'s kernel: ${reason}`);
   }
   if (!version) throw new Error(`Debian ${suite}: linux-image-amd64 names no kernel image`);
-  const dir = join(root, 'kernels', `${suite}-${version}`);
-  const cached = kernelAt(suite, version, dir);
-  if (cached) return cached;
+  const dir = join(kernelsDir(), `${suite}-${version}`);
+  const kernel = kernelAt(suite, version, dir) ?? (await download(apt, suite, version, dir, log));
+  // Older kernels of this suite are never booted again.
+  for (const old of cachedKernels()) if (old.suite === suite && old.dir !== dir) rmSync(old.dir, { recursive: true, force: true });
+  return kernel;
+}
 
+async function download(apt: PrivateApt, suite: Suite, version: string, dir: string, log: Log): Promise<Kernel> {
   // Build in a private directory, rename when complete: an interrupted fetch is never a cache hit.
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
@@ -82,19 +103,35 @@ export async function ensureKernel(suite: Suite, log: Log = stderrLog): Promise<
   try {
     const image = `linux-image-${version}`;
     // sid splits the image into binary, modules and base packages; bookworm ships one package.
-    const parts = (await apt.depends(image)).filter((d) => /^linux-(binary|modules|base)-/.test(d) && d.endsWith(version));
+    const parts = parseDepends((await apt.show([image])).get(image) ?? '').filter((d) => /^linux-(binary|modules|base)-/.test(d) && d.endsWith(version));
     const packages = [image, ...parts];
-    const bytes = (await Promise.all(packages.map((p) => apt.size(p)))).reduce((a, b) => a + b, 0);
-    log(`downloading kernel ${version} (${(bytes / 1e6).toFixed(0)} MB: ${packages.join(', ')})`);
-    await apt.download(packages, debs);
-    log('unpacking kernel and modules');
+    const controls = await apt.show(packages);
+    const total = packages.reduce((sum, p) => sum + parseSize(controls.get(p) ?? ''), 0);
+    const mb = (bytes: number): string => (bytes / 1e6).toFixed(0);
+    log(`downloading kernel ${version}: ${mb(total)} MB (${packages.join(', ')})`);
+    const started = Date.now();
+    const progress = setInterval(() => {
+      const done = readdirSync(debs).reduce((sum, name) => sum + (statSync(join(debs, name), { throwIfNoEntry: false })?.size ?? 0), 0);
+      log(`  ${mb(done)} of ${mb(total)} MB`);
+    }, 10_000);
+    try {
+      await apt.download(packages, debs);
+    } finally {
+      clearInterval(progress);
+    }
+    log(`downloaded in ${((Date.now() - started) / 1000).toFixed(0)} s; unpacking`);
     for (const deb of readdirSync(debs)) await run('dpkg-deb', ['-x', join(debs, deb), join(partial, 'root')]);
     rmSync(debs, { recursive: true, force: true });
     const usrMerged = existsSync(join(partial, 'root', 'usr', 'lib', 'modules', version));
-    await run('depmod', ['-b', usrMerged ? join(partial, 'root', 'usr') : join(partial, 'root'), version]);
+    await run(tool('depmod'), ['-b', usrMerged ? join(partial, 'root', 'usr') : join(partial, 'root'), version]);
     writeFileSync(join(partial, 'ready'), `${new Date().toISOString()}\n`);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(partial, dir);
+    try {
+      renameSync(partial, dir);
+    } catch (error) {
+      // Another process fetched the same version first; theirs is just as good.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      rmSync(partial, { recursive: true, force: true });
+    }
   } catch (error) {
     rmSync(partial, { recursive: true, force: true });
     throw error;

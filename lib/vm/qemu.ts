@@ -1,7 +1,7 @@
 /** Boots qemu (TCG: this host's /dev/kvm does not run stock kernels) and streams the guest console. */
 import { spawn } from 'node:child_process';
 
-import { EXIT_MARKER, READY_MARKER } from './guest-init';
+import { NONCE_PARAMETER, parseConsoleLine } from './guest-init';
 import type { Log } from './paths';
 
 export interface Boot {
@@ -13,6 +13,8 @@ export interface Boot {
   memoryMiB: number;
   cpus: number;
   timeoutMs: number;
+  /** Starts every marker line of this run (see guest-init). */
+  nonce: string;
   /** Receives the guest's console output line by line (markers removed). */
   output: (line: string) => void;
   log: Log;
@@ -23,6 +25,10 @@ export interface BootResult {
   ready: boolean;
   /** Exit status reported on the console, if any. */
   status?: number;
+  /** Why the guest stopped early, if it said so: init's failure marker or a kernel panic. */
+  failure?: string;
+  /** The last console lines, to explain a guest that stopped without saying why. */
+  tail: string[];
   timedOut: boolean;
 }
 
@@ -33,7 +39,8 @@ export function qemuArgs(boot: Boot): string[] {
   return [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(boot.cpus), '-m', String(boot.memoryMiB),
     '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-    '-kernel', boot.vmlinuz, '-initrd', boot.initramfs, '-append', 'console=ttyS0 quiet loglevel=1 panic=-1',
+    '-kernel', boot.vmlinuz, '-initrd', boot.initramfs,
+    '-append', `console=ttyS0 quiet loglevel=1 panic=-1 ${NONCE_PARAMETER}=${boot.nonce}`,
     ...share('/', 'hostroot', true),
     ...share(boot.jobDir, 'job', false),
     ...(boot.projectDir ? share(boot.projectDir, 'project', false) : []),
@@ -43,8 +50,10 @@ export function qemuArgs(boot: Boot): string[] {
 
 export function bootQemu(boot: Boot): Promise<BootResult> {
   return new Promise((resolve, reject) => {
-    const qemu = spawn('qemu-system-x86_64', qemuArgs(boot), { stdio: ['ignore', 'pipe', 'pipe'] });
-    const result: BootResult = { ready: false, timedOut: false };
+    const started = Date.now();
+    // setpriv (util-linux): qemu dies with this process, however it ends, instead of spinning on alone.
+    const qemu = spawn('setpriv', ['--pdeathsig', 'KILL', 'qemu-system-x86_64', ...qemuArgs(boot)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const result: BootResult = { ready: false, tail: [], timedOut: false };
     let pending = '';
     let errors = '';
     const timer = setTimeout(() => {
@@ -52,12 +61,20 @@ export function bootQemu(boot: Boot): Promise<BootResult> {
       qemu.kill('SIGKILL');
     }, boot.timeoutMs);
     const onLine = (raw: string): void => {
-      const line = raw.replace(/\r/g, '');
-      if (line === READY_MARKER) {
+      const { text, marker } = parseConsoleLine(raw.replace(/\r/g, ''), boot.nonce);
+      // After the status only power-off noise follows.
+      if (result.status !== undefined) return;
+      if (text || !marker) {
+        boot.output(text);
+        result.tail = [...result.tail.slice(-4), text];
+        const panic = /Kernel panic - not syncing: (.*)/.exec(text);
+        if (panic) result.failure ??= `kernel panic: ${panic[1]}`;
+      }
+      if (marker?.kind === 'ready') {
         result.ready = true;
-        boot.log('running the command');
-      } else if (line.startsWith(EXIT_MARKER)) result.status = Number(line.slice(EXIT_MARKER.length));
-      else if (result.status === undefined) boot.output(line); // after the status, only power-off noise
+        boot.log(`rxe0 up after ${((Date.now() - started) / 1000).toFixed(1)} s; running the command`);
+      } else if (marker?.kind === 'exit') result.status = marker.status;
+      else if (marker?.kind === 'failed') result.failure = marker.reason;
     };
     qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       pending += chunk;

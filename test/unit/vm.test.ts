@@ -1,18 +1,27 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { parseDepends, parseMirror } from '../../lib/vm/apt';
+import { parseDepends, parseMirror, parseSize, parseStanzas } from '../../lib/vm/apt';
 import { parseVmArgs } from '../../lib/vm/cli';
+import { guestInit, NONCE_PARAMETER, parseConsoleLine } from '../../lib/vm/guest-init';
 import { jobScript, shellQuote } from '../../lib/vm/job';
-import { imageVersion } from '../../lib/vm/kernel';
+import { cachedKernels, imageVersion } from '../../lib/vm/kernel';
 import { moduleName, resolveModules } from '../../lib/vm/modules';
+import { cacheRoot } from '../../lib/vm/paths';
 import { qemuArgs } from '../../lib/vm/qemu';
+import { findTool } from '../../lib/vm/tools';
 
 test('parseMirror takes the main suite of deb822 or one-line sources', () => {
   const deb822 = `Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
 URIs: http://mirror.example/debian
 Suites: bookworm bookworm-updates
 Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://mirror.example/debian-security
@@ -20,15 +29,24 @@ Suites: bookworm-security
 `;
   assert.equal(parseMirror(deb822, undefined), 'http://mirror.example/debian');
   assert.equal(parseMirror('Types: deb\nURIs: http://s/debian-security\nSuites: bookworm-security\n', 'deb [arch=amd64] http://one/debian bookworm main\n'), 'http://one/debian');
+  assert.equal(parseMirror(undefined, 'deb-src http://src/debian bookworm main\ndeb http://one/debian bookworm main\n'), 'http://one/debian');
   assert.equal(parseMirror(undefined, 'deb http://one/debian bookworm-updates main\n'), undefined);
   assert.equal(parseMirror(undefined, undefined), undefined);
 });
 
-test('kernel package names: dependencies and the image version', () => {
-  const control = 'Package: linux-image-amd64\nDepends: linux-base-amd64 (= 7.2.13-1), linux-image-7.2.13+deb14-amd64 (= 7.2.13-1)\nSize: 1\n';
-  const depends = parseDepends(control);
+test('apt-cache show output: stanzas by package, dependencies, sizes and the image version', () => {
+  const show = [
+    'Package: linux-image-amd64\nDepends: linux-base-amd64 (= 7.2.13-1), linux-image-7.2.13+deb14-amd64 (= 7.2.13-1)\nSize: 1500',
+    'Package: linux-modules-7.2.13+deb14-amd64\nSize: 99000000',
+    '',
+  ].join('\n\n');
+  const stanzas = parseStanzas(show);
+  assert.deepEqual([...stanzas.keys()], ['linux-image-amd64', 'linux-modules-7.2.13+deb14-amd64']);
+  const depends = parseDepends(stanzas.get('linux-image-amd64')!);
   assert.deepEqual(depends, ['linux-base-amd64', 'linux-image-7.2.13+deb14-amd64']);
   assert.equal(imageVersion(depends), '7.2.13+deb14-amd64');
+  assert.equal(parseSize(stanzas.get('linux-modules-7.2.13+deb14-amd64')!), 99_000_000);
+  assert.equal(parseSize('Package: x\n'), 0);
   assert.deepEqual(parseDepends('Depends: dracut | initramfs-tools (>= 0.120), kmod\n'), ['dracut', 'kmod']);
   assert.equal(imageVersion(['linux-base-amd64']), undefined);
 });
@@ -61,27 +79,112 @@ test('job scripts quote every word and reject bad variable names', () => {
   assert.equal(shellQuote(''), "''");
   const script = jobScript({ command: ['node', '-e', 'console.log("x y")'], cwd: '/work/my dir', env: { A: "1 '2'" } });
   assert.equal(script, `#!/bin/sh\nexport A='1 '\\''2'\\'''\ncd '/work/my dir' || exit 125\nexec node -e 'console.log("x y")'\n`);
-  assert.throws(() => jobScript({ command: [], cwd: '/', env: {} }), /no command/);
   assert.throws(() => jobScript({ command: ['x'], cwd: '/', env: { 'A B': '1' } }), /invalid environment/);
+});
+
+test('a job script hands sh exactly the words and environment it was given', () => {
+  const words = ["it's", 'a b', '$(false)', '`x`', '"q"', '\\', '*', '', 'new\nline', '-e', 'ü'];
+  const dir = mkdtempSync(join(tmpdir(), 'vm-test-'));
+  try {
+    const script = join(dir, 'run.sh');
+    writeFileSync(script, jobScript({ command: ['printf', '<%s>', ...words], cwd: dir, env: { V: words.join(' '), PATH: process.env.PATH ?? '' } }));
+    const run = spawnSync('sh', [script], { encoding: 'utf8', env: {} });
+    assert.equal(run.stdout, words.map((w) => `<${w}>`).join(''));
+    writeFileSync(script, jobScript({ command: ['sh', '-c', 'printf %s "$V|$PWD"'], cwd: dir, env: { V: "x 'y' $z", PATH: process.env.PATH ?? '' } }));
+    assert.equal(spawnSync('sh', [script], { encoding: 'utf8', env: {} }).stdout, `x 'y' $z|${dir}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('console lines: markers of this run only, also after output that had no newline', () => {
+  const nonce = 'rdma-node-vm-0123456789ab';
+  assert.deepEqual(parseConsoleLine('hello', nonce), { text: 'hello' });
+  assert.deepEqual(parseConsoleLine(`${nonce} ready`, nonce), { text: '', marker: { kind: 'ready' } });
+  assert.deepEqual(parseConsoleLine(`${nonce} exit 7`, nonce), { text: '', marker: { kind: 'exit', status: 7 } });
+  assert.deepEqual(parseConsoleLine(`no newline${nonce} exit 0`, nonce), { text: 'no newline', marker: { kind: 'exit', status: 0 } });
+  assert.deepEqual(parseConsoleLine(`${nonce} failed insmod 9p.ko failed`, nonce), { text: '', marker: { kind: 'failed', reason: 'insmod 9p.ko failed' } });
+  // Another run's marker, or a malformed one, is plain output.
+  assert.deepEqual(parseConsoleLine('rdma-node-vm-ffffffffffff exit 3', nonce), { text: 'rdma-node-vm-ffffffffffff exit 3' });
+  assert.deepEqual(parseConsoleLine(`${nonce} exit x`, nonce), { text: `${nonce} exit x` });
+});
+
+test('the guest init is valid sh and reads the nonce from the kernel command line', () => {
+  assert.equal(spawnSync('sh', ['-n'], { input: guestInit }).status, 0);
+  assert.match(guestInit, new RegExp(`M="\\$${NONCE_PARAMETER}"`));
+  assert.match(guestInit, /rdma link add rxe0 type rxe netdev eth0/);
 });
 
 test('vm arguments: options, then the command after -- or the first word', () => {
   assert.deepEqual(parseVmArgs(['--kernel', 'bookworm', '--timeout', '60', '--', 'ls', '-l']), {
     options: { kernel: 'bookworm', timeoutMs: 60_000 }, command: ['ls', '-l'], fetch: false, help: false,
   });
-  assert.deepEqual(parseVmArgs(['sh', '-c', 'exit 3']).command, ['sh', '-c', 'exit 3']);
+  assert.deepEqual(parseVmArgs(['--memory', '2048', '--cpus', '1', 'sh', '-c', 'exit 3']), {
+    options: { memoryMiB: 2048, cpus: 1 }, command: ['sh', '-c', 'exit 3'], fetch: false, help: false,
+  });
+  assert.deepEqual(parseVmArgs(['--', '--kernel']).command, ['--kernel']);
   assert.equal(parseVmArgs(['--fetch']).fetch, true);
   assert.throws(() => parseVmArgs(['--kernel', 'trixie']), /auto, sid or bookworm/);
   assert.throws(() => parseVmArgs(['--timeout', '-1', 'ls']), /positive/);
+  assert.throws(() => parseVmArgs(['--cpus', '1.5', 'ls']), /positive integer/);
+  assert.throws(() => parseVmArgs(['--memory']), /positive/);
   assert.throws(() => parseVmArgs(['--bogus']), /unknown option/);
 });
 
-test('qemu runs under TCG with the shares and a restricted user network', () => {
-  const args = qemuArgs({ vmlinuz: '/k', initramfs: '/i', jobDir: '/tmp/j', projectDir: '/work/p', memoryMiB: 2048, cpus: 2, timeoutMs: 1, output: () => {}, log: () => {} });
+test('qemu runs under TCG with the shares, the nonce and a restricted user network', () => {
+  const args = qemuArgs({
+    vmlinuz: '/k', initramfs: '/i', jobDir: '/tmp/j', projectDir: '/work/a,b', memoryMiB: 2048, cpus: 2, timeoutMs: 1,
+    nonce: 'N', output: () => {}, log: () => {},
+  });
   const joined = args.join(' ');
   assert.match(joined, /-accel tcg,thread=multi/);
   assert.match(joined, /path=\/,mount_tag=hostroot,.*readonly=on/);
-  assert.match(joined, /path=\/work\/p,mount_tag=project/);
+  assert.match(joined, /path=\/work\/a,,b,mount_tag=project/);
   assert.match(joined, /user,id=n0,restrict=on/);
+  assert.match(args[args.indexOf('-append') + 1]!, new RegExp(` ${NONCE_PARAMETER}=N$`));
   assert.doesNotMatch(joined, /kvm/);
+});
+
+test('the cache: its root, and only completely fetched kernels count', () => {
+  assert.equal(cacheRoot({ RDMA_NODE_CACHE: '/c' }), '/c/vm');
+  assert.equal(cacheRoot({ XDG_CACHE_HOME: '/x' }), '/x/rdma-node/vm');
+  const root = mkdtempSync(join(tmpdir(), 'vm-cache-'));
+  const saved = process.env.RDMA_NODE_CACHE;
+  process.env.RDMA_NODE_CACHE = root;
+  try {
+    const unpack = (name: string, version: string, ready: boolean, age: number): void => {
+      const modules = join(root, 'vm', 'kernels', name, 'root', 'usr', 'lib', 'modules', version);
+      mkdirSync(modules, { recursive: true });
+      writeFileSync(join(modules, 'vmlinuz'), '');
+      writeFileSync(join(modules, 'modules.dep'), '');
+      if (!ready) return;
+      const stamp = join(root, 'vm', 'kernels', name, 'ready');
+      writeFileSync(stamp, '');
+      utimesSync(stamp, Date.now() / 1000 - age, Date.now() / 1000 - age);
+    };
+    unpack('sid-7.1.0-amd64', '7.1.0-amd64', true, 100);
+    unpack('sid-7.2.0-amd64', '7.2.0-amd64', true, 10);
+    unpack('sid-7.3.0-amd64', '7.3.0-amd64', false, 0); // interrupted: no ready file
+    unpack('sid-7.3.0-amd64.partial-123', '7.3.0-amd64', true, 0);
+    assert.deepEqual(cachedKernels().map((k) => `${k.suite} ${k.version}`), ['sid 7.2.0-amd64', 'sid 7.1.0-amd64']);
+    assert.equal(cachedKernels()[0]!.vmlinuz, join(root, 'vm', 'kernels', 'sid-7.2.0-amd64', 'root', 'usr', 'lib', 'modules', '7.2.0-amd64', 'vmlinuz'));
+  } finally {
+    if (saved === undefined) delete process.env.RDMA_NODE_CACHE;
+    else process.env.RDMA_NODE_CACHE = saved;
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('findTool looks on the PATH and in the sbin directories', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vm-tools-'));
+  try {
+    writeFileSync(join(dir, 'mytool'), '#!/bin/sh\n');
+    chmodSync(join(dir, 'mytool'), 0o755);
+    writeFileSync(join(dir, 'notexec'), '');
+    assert.equal(findTool('mytool', `/nonexistent:${dir}`), join(dir, 'mytool'));
+    assert.equal(findTool('notexec', dir), undefined);
+    assert.equal(findTool('no-such-tool-anywhere', dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
