@@ -3,10 +3,10 @@
     {
       "target_name": "rdma_native",
       "sources": [
-        "native/addon.cc", "native/ah.cc", "native/args.cc", "native/channel.cc", "native/cm_channel.cc", "native/cm_id.cc",
+        "native/addon.cc", "native/ah.cc", "native/args.cc", "native/bench.cc", "native/bench_loops.cc", "native/channel.cc", "native/cm_channel.cc", "native/cm_id.cc",
         "native/context.cc", "native/cq.cc",
         "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/mw.cc", "native/pd.cc", "native/poller.cc",
-        "native/post.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc",
+        "native/post.cc", "native/prepared.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc",
         "native/srq.cc", "native/alloc.cc", "native/interval_tree.cc", "native/regcache.cc", "native/regcache_testing.cc",
         "native/uffd_monitor.cc", "native/watch_table.cc"
       ],

@@ -11,6 +11,7 @@ export { formatGid, formatGuid, gidIpv4, parseGid } from './gid';
 export { MemoryRegion, type MrAdvice, type RemoteRegion } from './mr';
 export { odpMissing, type OdpTransport } from './odp';
 export { ProtectionDomain } from './pd';
+export { PreparedWorkRequests } from './prepared';
 export * from './qp';
 export {
   RegistrationCache,

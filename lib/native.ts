@@ -189,10 +189,68 @@ export interface NativeQp extends Closable {
   query(): Record<string, unknown>;
   postSend(workRequests: NativeSendWr[]): void;
   postRecv(workRequests: NativeRecvWr[]): void;
+  prepareSend(workRequests: NativeSendWr[]): NativePrepared;
+  prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
   bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
   readonly extended: boolean;
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
+}
+
+export interface NativePrepared extends Closable {
+  /** Posts requests [first, first + count) as one list. */
+  post(first?: number, count?: number): void;
+  readonly length: number;
+}
+
+/** One C-core benchmark loop (native/bench.h); the loop kinds are lib/bench/loops.ts's. */
+export interface NativeBenchSpec {
+  loop: number;
+  initiator?: boolean;
+  qps: NativeQp[];
+  sendCq: NativeCq;
+  recvCq: NativeCq;
+  send?: {
+    opcode: number;
+    local: { mr: NativeMr; offset: number; length: number };
+    sendFlags?: number;
+    remotes?: { addr: bigint; rkey: number }[];
+    compareAdd?: bigint;
+    swap?: bigint;
+    ah?: NativeAh;
+    remoteQpn?: number;
+    remoteQkey?: number;
+  };
+  recv?: { mr: NativeMr; offset: number; length: number };
+  postByte?: { mr: NativeMr; offset: number };
+  pollByte?: { mr: NativeMr; offset: number };
+  rxPosted?: number;
+  iters: number;
+  durationMs?: number;
+  marginMs?: number;
+  txDepth?: number;
+  rxDepth?: number;
+  cqMod?: number;
+  postList?: number;
+  events?: boolean;
+  record?: boolean;
+  stallMs?: number;
+  idleMs?: number;
+}
+
+/** Raw results in cycle-counter ticks since the loop started. */
+export interface NativeBenchResult {
+  posted?: Float64Array;
+  completed?: Float64Array;
+  first: number;
+  last: number;
+  sampleStart: number;
+  sampleEnd: number;
+  sampleIters: number;
+  scnt: number;
+  ccnt: number;
+  rcnt: number;
+  ticksPerUsec: number;
 }
 
 export interface NativeConnParam {
@@ -259,6 +317,7 @@ export interface NativeTesting {
 }
 
 export interface NativeBinding {
+  benchRun(spec: NativeBenchSpec, progress?: (done: number) => void): NativeBenchResult;
   createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];

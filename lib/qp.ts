@@ -11,6 +11,7 @@ import type { MemoryWindow } from './mw';
 import { formatGid, isZeroGid, parseGid } from './gid';
 import type { NativeQp } from './native';
 import type { ProtectionDomain } from './pd';
+import { PreparedWorkRequests } from './prepared';
 import { register } from './registry';
 import type { SharedReceiveQueue } from './srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
@@ -237,6 +238,23 @@ export class QueuePair implements Disposable {
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
     this.#native.postRecv(list.map(toNativeRecvWr));
+  }
+
+  /**
+   * Marshals send requests once for posting many times (prepared.post(first, count)); inline data must
+   * come from an MR. The requests keep the MRs and AHs they name alive.
+   */
+  prepareSend(workRequests: SendWorkRequest[]): PreparedWorkRequests {
+    return new PreparedWorkRequests(this.#native.prepareSend(workRequests.map(toNativeSendWr)), this);
+  }
+
+  prepareRecv(workRequests: RecvWorkRequest[]): PreparedWorkRequests {
+    return new PreparedWorkRequests(this.#native.prepareRecv(workRequests.map(toNativeRecvWr)), this);
+  }
+
+  /** @internal */
+  get handle(): NativeQp {
+    return this.#native;
   }
 
   /** Destroys the QP; its outstanding work requests are dropped. Idempotent. */

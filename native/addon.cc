@@ -15,6 +15,7 @@
 #include "mr.h"
 #include "mw.h"
 #include "pd.h"
+#include "prepared.h"
 #include "qp.h"
 #include "srq.h"
 #include "regcache.h"
@@ -22,6 +23,7 @@
 namespace rdma {
 
 Napi::Value ListDevices(const Napi::CallbackInfo& info);
+Napi::Value BenchRun(const Napi::CallbackInfo& info);
 
 // init({RdmaError}): lib/ hands over its error class once, before anything else is called.
 static Napi::Value InitBinding(const Napi::CallbackInfo& info) {
@@ -56,11 +58,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->cm_id_class = Napi::Persistent(CmId::Define(env));
   data->mapped_buffer_class = Napi::Persistent(MappedBuffer::Define(env));
   data->regcache_class = Napi::Persistent(Regcache::Define(env));
+  data->prepared_class = Napi::Persistent(PreparedWrs::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
+  exports.Set("benchRun", Napi::Function::New(env, BenchRun, "benchRun"));
   exports.Set("createCmChannel", Napi::Function::New(env, CmChannel::Create, "createCmChannel"));
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
   exports.Set("createRegCache", Napi::Function::New(env, Regcache::Create, "createRegCache"));

@@ -127,9 +127,10 @@ static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
 
 // Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
 // The provider reports a bad request only for the batch as a whole (at ibv_wr_complete).
-static int PostWithWrApi(ibv_qp_ex* qpx, std::vector<ibv_send_wr>& wrs) {
+int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
   ibv_wr_start(qpx);
-  for (ibv_send_wr& wr : wrs) {
+  for (size_t n = 0; n < count; n++) {
+    ibv_send_wr& wr = first[n];
     qpx->wr_id = wr.wr_id;
     qpx->wr_flags = wr.send_flags;
     switch (wr.opcode) {
@@ -169,28 +170,40 @@ static int PostWithWrApi(ibv_qp_ex* qpx, std::vector<ibv_send_wr>& wrs) {
   return ibv_wr_complete(qpx);
 }
 
-// postSend([{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap,
-//            ah, remoteQpn, remoteQkey, bind}])
-Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CheckOpen(env);
-  Napi::Array list = ToArray(info[0], "workRequests");
+// [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
+//   remoteQkey, bind}] → a linked list ready for ibv_post_send on `qp`.
+void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared) {
+  Napi::Env env = value.Env();
+  Napi::Array list = ToArray(value, "workRequests");
   size_t count = list.Length();
-  if (count == 0) return env.Undefined();
-  std::vector<std::vector<ibv_sge>> sges(count);
-  std::vector<ibv_send_wr> wrs(count);
+  out->sges.resize(count);
+  out->wrs.resize(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Object js = ToObject(list.Get(i), "work request");
-    ibv_send_wr& wr = wrs[i];
+    ibv_send_wr& wr = out->wrs[i];
     wr.wr_id = PropU64(js, "wrId", 0);
     uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
     if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
     wr.opcode = static_cast<ibv_wr_opcode>(opcode);
     wr.send_flags = PropU32(js, "sendFlags", 0);
-    ParseSgList(js, (wr.send_flags & IBV_SEND_INLINE) != 0, posted_, &sges[i]);
-    wr.next = i + 1 < count ? &wrs[i + 1] : nullptr;
-    wr.sg_list = sges[i].data();
-    wr.num_sge = static_cast<int>(sges[i].size());
+    bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
+    // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
+    // keeps alive, never from a bare buffer.
+    if (prepared && inline_data) {
+      Napi::Value sg_list = js.Get("sgList");
+      if (sg_list.IsArray()) {
+        Napi::Array array = sg_list.As<Napi::Array>();
+        for (uint32_t j = 0; j < array.Length(); j++) {
+          if (array.Get(j).IsObject() && Has(array.Get(j).As<Napi::Object>(), "buffer")) {
+            ThrowType(env, "prepared work requests take their inline data from an MR, not a buffer");
+          }
+        }
+      }
+    }
+    ParseSgList(js, inline_data, refs, &out->sges[i]);
+    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
+    wr.sg_list = out->sges[i].data();
+    wr.num_sge = static_cast<int>(out->sges[i].size());
     if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
       wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
     } else {
@@ -208,28 +221,37 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
         wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
         break;
       case IBV_WR_BIND_MW:
-        ParseBind(js, posted_, &wr);
+        ParseBind(js, refs, &wr);
         break;
       default:
         break;
     }
-    if (qp_->qp_type == IBV_QPT_UD) {
+    if (qp->qp_type == IBV_QPT_UD) {
       Napi::Value ah_js = js.Get("ah");
       Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
       wr.wr.ud.ah = ah->handle();
       wr.wr.ud.remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
       wr.wr.ud.remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
-      posted_.Hold(ah, ah_js.As<Napi::Object>());
+      refs.Hold(ah, ah_js.As<Napi::Object>());
     }
   }
+}
+
+// postSend([...]): see ParseSendList.
+Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  SendList list;
+  ParseSendList(info[0], qp_, posted_, &list, false);
+  if (list.wrs.empty()) return env.Undefined();
   if (qpx_ != nullptr) {
-    int err = PostWithWrApi(qpx_, wrs);
+    int err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());
     if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
     return env.Undefined();
   }
   ibv_send_wr* bad = nullptr;
-  int err = ibv_post_send(qp_, wrs.data(), &bad);
-  if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - wrs.data()) : 0);
+  int err = ibv_post_send(qp_, list.wrs.data(), &bad);
+  if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
   return env.Undefined();
 }
 

@@ -31,6 +31,17 @@ struct RecvList {
 // [{wrId, sgList}] → a linked list ready for ibv_post_recv / ibv_post_srq_recv.
 void ParseRecvList(Napi::Value list, PostedRefs& refs, RecvList* out);
 
+struct SendList {
+  std::vector<std::vector<ibv_sge>> sges;
+  std::vector<ibv_send_wr> wrs;
+};
+// [{wrId, opcode, sendFlags, sgList, ...}] → a linked list ready for ibv_post_send on `qp`. `prepared`: the
+// list is kept and posted again later (qp.prepareSend), so inline data must come from an MR.
+void ParseSendList(Napi::Value list, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared);
+
+// Posts `count` parsed requests through the extended API (ibv_wr_*) in one batch; returns 0 or an errno.
+int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count);
+
 // The provider rejected the list at `index`: throws an RdmaError carrying it.
 [[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index);
 

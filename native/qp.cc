@@ -8,6 +8,7 @@
 #include "mr.h"
 #include "mw.h"
 #include "pd.h"
+#include "prepared.h"
 #include "qp_attr.h"
 #include "srq.h"
 
@@ -17,7 +18,8 @@ Napi::Function Qp::Define(Napi::Env env) {
   return DefineClass(env, "QueuePair",
                      {InstanceMethod<&Qp::Modify>("modify"), InstanceMethod<&Qp::Query>("query"),
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
-                      InstanceMethod<&Qp::BindMw>("bindMw"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
+                      InstanceMethod<&Qp::PrepareRecv>("prepareRecv"), InstanceAccessor<&Qp::QpNum>("qpNum"),
                       InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
                       CloseMethod(), ClosedGetter()});
 }
@@ -191,6 +193,16 @@ Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
   posted_.Hold(mw, info[0].As<Napi::Object>());
   posted_.Hold(mr, js.Get("mr").As<Napi::Object>());
   return Napi::Number::New(env, mw->handle()->rkey);
+}
+
+Napi::Value Qp::PrepareSend(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return PreparedWrs::Create(info, Value(), this, true);
+}
+
+Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return PreparedWrs::Create(info, Value(), this, false);
 }
 
 Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {

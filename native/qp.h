@@ -26,6 +26,9 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
 
   explicit Qp(const Napi::CallbackInfo& info);
   ~Qp() override { Close(CloseMode::kQuiet); }
+  ibv_qp* handle() const { return qp_; }
+  // Set when sends go through the extended post API (ibv_wr_*).
+  ibv_qp_ex* extended_handle() const { return qpx_; }
 
  private:
   // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
@@ -39,6 +42,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value PostSend(const Napi::CallbackInfo& info);
   Napi::Value PostRecv(const Napi::CallbackInfo& info);
   Napi::Value BindMw(const Napi::CallbackInfo& info);
+  Napi::Value PrepareSend(const Napi::CallbackInfo& info);
+  Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
   Napi::Value Extended(const Napi::CallbackInfo& info);
