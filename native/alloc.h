@@ -33,6 +33,9 @@ class MappedBuffer : public Napi::ObjectWrap<MappedBuffer>, public Resource, pub
   explicit MappedBuffer(const Napi::CallbackInfo& info);
   ~MappedBuffer() override { Close(CloseMode::kQuiet); }
   size_t page_size() const { return page_size_; }
+  // The whole mapping: [address(), address() + map_length()).
+  uintptr_t address() const;
+  size_t map_length() const { return map_length_; }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -46,7 +49,6 @@ class MappedBuffer : public Napi::ObjectWrap<MappedBuffer>, public Resource, pub
   Napi::Value Discard(const Napi::CallbackInfo& info);
   Napi::Value Move(const Napi::CallbackInfo& info);
 
-  uintptr_t address() const;
   int MapFlags() const;
   // Maps fresh pages over our own range (the current pages or our reservation); 0 or errno.
   int MapFresh();

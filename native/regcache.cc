@@ -202,14 +202,18 @@ bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
   uintptr_t page = ours != nullptr ? ours->page_size() : kPage;
   for (;;) {
     uintptr_t first = start & ~(page - 1), last = (end + page - 1) & ~(page - 1);
+    // Registering part of a mapping splits it in the kernel (and mremap cannot move a split mapping):
+    // our own buffers are registered whole. Only the published range invalidates this entry.
+    uintptr_t from = ours != nullptr ? ours->address() : first;
+    uintptr_t to = ours != nullptr ? ours->address() + ours->map_length() : last;
     if (strategy_ == Strategy::kMonitor) {
-      // Present pages pin without faulting through the handler thread (an optimisation: errors are
-      // harmless, e.g. for read-only memory).
-      madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+      // Present pages neither fault through the handler thread later nor while being pinned (an
+      // optimisation: errors are harmless, e.g. for read-only memory).
+      madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE);
     }
     if (!table.Publish(first, last, watch)) return false;
     if (strategy_ != Strategy::kMonitor) return true;
-    int err = UffdMonitor::Register(first, last);
+    int err = UffdMonitor::Register(from, to);
     if (err == 0) return true;
     table.Retire(watch);
     // Memory of another allocator may be hugetlbfs: try its alignment once.

@@ -24,6 +24,7 @@ namespace {
 
 constexpr uintptr_t kPage = 4096;
 constexpr uintptr_t kHugePage = 2u << 20;
+constexpr uintptr_t kFaultRun = 16 * kPage;
 constexpr uint64_t kRequiredFeatures = UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_REMAP;
 constexpr uint64_t kOptionalFeatures = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MISSING_HUGETLBFS;
 
@@ -35,8 +36,7 @@ struct State {
   pthread_t thread{};
   std::atomic<bool> stop{false};
   std::atomic<uint32_t> lost_track_requests{0};
-  // Sources for UFFDIO_COPY: read-only anonymous memory, so they read as zeros without using any.
-  const void* zero_page = nullptr;
+  // The source for UFFDIO_COPY into hugetlbfs: read-only anonymous memory, zeros without using any.
   const void* zero_huge = nullptr;
   std::atomic<uint64_t> unmap_events{0}, remove_events{0}, remap_events{0}, faults{0}, lost_track{0};
 };
@@ -105,11 +105,14 @@ int CopyZeros(int uffd, uintptr_t dst, const void* src, uintptr_t length) {
   return ioctl(uffd, UFFDIO_COPY, &copy) == 0 ? 0 : errno;
 }
 
-int ZeroPage(int uffd, uintptr_t dst) {
+// Maps the zero page over up to `length` bytes from dst; returns 0 when dst's page got it, else errno.
+int ZeroPages(int uffd, uintptr_t dst, uintptr_t length) {
   uffdio_zeropage zero = {};
   zero.range.start = dst;
-  zero.range.len = kPage;
-  return ioctl(uffd, UFFDIO_ZEROPAGE, &zero) == 0 ? 0 : errno;
+  zero.range.len = length;
+  if (ioctl(uffd, UFFDIO_ZEROPAGE, &zero) == 0) return 0;
+  // Stopped early at a present page (EAGAIN with progress): the faulting page is among those done.
+  return errno == EAGAIN && zero.zeropage >= static_cast<int64_t>(kPage) ? 0 : errno;
 }
 
 void Wake(int uffd, uintptr_t start, uintptr_t length) {
@@ -117,13 +120,17 @@ void Wake(int uffd, uintptr_t start, uintptr_t length) {
   ioctl(uffd, UFFDIO_WAKE, &range);
 }
 
-// Gives the faulting thread what the kernel would have: a zero page (a private zeroed page for writes, so
-// it does not fault again at once), or a zeroed huge page in hugetlbfs, where UFFDIO_ZEROPAGE does not exist.
-void ResolveFault(int uffd, uintptr_t address, bool write) {
+// Gives the faulting thread what the kernel would have: zeros. A missing page rarely comes alone (a fresh
+// or discarded range is usually touched in order), and every fault costs a round trip through this thread,
+// so the zero page is mapped over the next missing pages too, up to a run of kFaultRun bytes (a write to
+// them later breaks the zero page as usual, without us). hugetlbfs has no UFFDIO_ZEROPAGE: a zeroed huge
+// page is copied there.
+void ResolveFault(int uffd, uintptr_t address) {
   S().faults.fetch_add(1, std::memory_order_relaxed);
   uintptr_t page = address & ~(kPage - 1);
-  int err = write ? CopyZeros(uffd, page, S().zero_page, kPage) : ZeroPage(uffd, page);
   uintptr_t start = page, length = kPage;
+  int err = ZeroPages(uffd, page, kFaultRun);
+  if (err == ENOENT) err = ZeroPages(uffd, page, kPage);  // the run crossed the end of the mapping
   if (err == EINVAL) {
     start = address & ~(kHugePage - 1);
     length = kHugePage;
@@ -154,17 +161,12 @@ void ResolveFault(int uffd, uintptr_t address, bool write) {
   }
 }
 
-struct Fault {
-  uintptr_t address;
-  bool write;
-};
-
 void* HandlerMain(void*) {
   State& s = S();
   WatchTable& table = WatchTable::Get();
   int uffd = s.uffd.load();
   uffd_msg messages[64];
-  Fault faults[64];
+  uintptr_t faults[64];
   pollfd fds[2] = {{uffd, POLLIN, 0}, {s.wake_fd, POLLIN, 0}};
   while (!s.stop.load(std::memory_order_acquire)) {
     if (poll(fds, 2, -1) < 0) {
@@ -200,8 +202,7 @@ void* HandlerMain(void*) {
           s.remap_events.fetch_add(1, std::memory_order_relaxed);
           break;
         case UFFD_EVENT_PAGEFAULT:
-          faults[nfaults++] = {static_cast<uintptr_t>(m.arg.pagefault.address),
-                               (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0};
+          faults[nfaults++] = static_cast<uintptr_t>(m.arg.pagefault.address);
           break;
         default:
           LoseTrack();
@@ -210,7 +211,7 @@ void* HandlerMain(void*) {
     if (broken) LoseTrack();
     table.EndBatch();
     // Faults are resolved outside the batch: UFFDIO_COPY may wait for the mmap lock.
-    for (size_t i = 0; i < nfaults; i++) ResolveFault(uffd, faults[i].address, faults[i].write);
+    for (size_t i = 0; i < nfaults; i++) ResolveFault(uffd, faults[i]);
     if (broken) break;
   }
   // Leaving with ranges still registered would stall their faults and unmaps: let them go.
@@ -244,9 +245,8 @@ int UffdMonitor::Acquire() {
     s.users++;
     return 0;
   }
-  if (s.zero_page == nullptr) s.zero_page = ZeroSource(kPage);
   if (s.zero_huge == nullptr) s.zero_huge = ZeroSource(kHugePage);
-  if (s.zero_page == nullptr || s.zero_huge == nullptr) return ENOMEM;
+  if (s.zero_huge == nullptr) return ENOMEM;
   int fd = OpenMonitorFd();
   if (fd < 0) return -fd;
   s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

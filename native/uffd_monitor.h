@@ -8,7 +8,7 @@
 // handler has read its event, holding whatever locks it holds:
 // - it takes no lock and allocates nothing (its buffers are on its stack, the table is lock-free);
 // - it never blocks while a batch of events is read but not applied (see WatchTable::BeginBatch);
-// - it resolves every page fault in a registered range (zero page, or a zeroed copy for write faults and
+// - it resolves every page fault in a registered range with zeros (the zero page; a zeroed copy in
 //   hugetlbfs), as the kernel would have, so no thread stalls; a fault it cannot resolve is unregistered
 //   and everything is invalidated.
 // The kernel never drops an event (the producer waits until it is read); anything the handler cannot make

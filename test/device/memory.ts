@@ -1,21 +1,50 @@
-/** Helpers for the memory tests: one RDMA write, waited for by polling (fast in the TCG VM). */
+/** Helpers for the memory tests: RDMA writes waited for by polling (faster than a completion channel in the TCG VM). */
 import { WcStatus, WrOpcode, type CompletionBatch, type LoopbackPair, type MemoryRegion, type RemoteRegion } from '../../lib';
 
-/** Polls the first side's CQ until one completion arrives; throws after `timeoutMs`. */
-export function pollOne(loop: LoopbackPair, timeoutMs = 30_000): CompletionBatch {
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Polls the first side's CQ until `count` completions arrived; returns their status names by wrId. Throws
+ * after `timeoutMs`. Between polls it sleeps 20 µs: rxe works in kernel threads that a spinning poller
+ * would starve on a small VM.
+ */
+export function pollCompletions(loop: LoopbackPair, count: number, timeoutMs = 30_000): string[] {
+  const statuses: string[] = [];
   const deadline = Date.now() + timeoutMs;
-  for (let spins = 0; ; spins++) {
-    const batch = loop.cqs[0].poll();
-    if (batch.count > 0) return batch;
-    if (spins % 1024 === 0 && Date.now() > deadline) throw new Error('no completion within the timeout');
+  for (let seen = 0; ; ) {
+    const batch: CompletionBatch = loop.cqs[0].poll();
+    for (let i = 0; i < batch.count; i++, seen++) statuses[Number(batch.wrId(i))] = WcStatus[batch.status(i)] ?? `status ${batch.status(i)}`;
+    if (seen === count) return statuses;
+    if (Date.now() > deadline) throw new Error('no completion within the timeout');
+    Atomics.wait(pause, 0, 0, 0.02);
   }
 }
 
-/** RDMA-writes `source` (or its first `length` bytes) to `target` from the first QP; returns the status name. */
+export interface Write {
+  source: MemoryRegion;
+  target: RemoteRegion;
+  /** Of the source (default 0). */
+  offset?: number;
+  /** Default: the target's length. */
+  length?: number;
+}
+
+/** RDMA-writes each source range to its target from the first QP, in one posted list; returns the status names. */
+export function rdmaWrites(loop: LoopbackPair, writes: Write[]): string[] {
+  loop.qps[0].postSend(
+    writes.map(({ source, target, offset = 0, length = target.length }, i) => ({
+      wrId: i,
+      opcode: WrOpcode.RDMA_WRITE,
+      sgList: [{ mr: source, offset, length }],
+      remote: target,
+    })),
+  );
+  return pollCompletions(loop, writes.length);
+}
+
+/** One RDMA write of `source` (or its first `length` bytes) to `target`; returns its status name. */
 export function rdmaWrite(loop: LoopbackPair, source: MemoryRegion, target: RemoteRegion, length = target.length): string {
-  loop.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source, length }], remote: target });
-  const batch = pollOne(loop);
-  return WcStatus[batch.status(0)] ?? `status ${batch.status(0)}`;
+  return rdmaWrites(loop, [{ source, target, length }])[0]!;
 }
 
 /** How many bytes differ between two equally long byte arrays (native comparison first, then a count). */

@@ -150,9 +150,17 @@ static void TestFaults() {
   CHECK(read(fds[0], p, 3) == 3 && std::memcmp(p, "abc", 3) == 0);
   close(fds[0]);
   close(fds[1]);
-  CHECK(UffdMonitor::Stats().faults >= 15);
+  uint64_t faults = UffdMonitor::Stats().faults;
+  CHECK(faults >= 2 && faults < 16);  // one fault maps a run of zero pages
   WatchTable::Get().Retire(&w);
   munmap(p, 16 * kPage);
+  // A fault near the end of a mapping: the run would cross it and is cut to the one page.
+  uint8_t* q = MapPages(3);
+  Watch wq = WatchRange(q, 3 * kPage);
+  q[2 * kPage + 7] = 5;
+  CHECK(q[2 * kPage + 7] == 5 && q[0] == 0);
+  WatchTable::Get().Retire(&wq);
+  munmap(q, 3 * kPage);
   std::printf("ok faults: missing pages in registered ranges are filled with zeros for user and kernel accesses\n");
 }
 
