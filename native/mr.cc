@@ -101,7 +101,8 @@ Napi::Value Mr::Cached(const Napi::CallbackInfo& info) {
 }
 
 // advise(advice, flags, offset, length): ibv_advise_mr on a part of the region (prefetching ODP pages).
-// Providers without it (rxe before rdma-core 59) answer EOPNOTSUPP through libibverbs' own dispatch.
+// ibv_advise_mr is an inline dispatch to the provider: where the provider has no advise_mr (rxe before
+// rdma-core 59) libibverbs answers EOPNOTSUPP itself, which is the feature detection.
 Napi::Value Mr::Advise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckAttached(env);
