@@ -11,6 +11,7 @@
 #include "mr.h"
 #include "pd.h"
 #include "uffd_monitor.h"
+#include "vma.h"
 
 namespace rdma {
 
@@ -213,7 +214,8 @@ bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
     }
     if (!table.Publish(first, last, watch)) return false;
     if (strategy_ != Strategy::kMonitor) return true;
-    int err = UffdMonitor::Register(from, to);
+    // Shared memory can change through its file descriptor without an event: not ours to vouch for.
+    int err = PrivatelyMapped(first, last) ? UffdMonitor::Register(from, to) : EINVAL;
     if (err == 0) return true;
     table.Retire(watch);
     // Memory of another allocator may be hugetlbfs: try its alignment once.
