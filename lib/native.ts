@@ -308,6 +308,8 @@ export interface NativeTesting {
   simulateLostTrack(): void;
   /** An ArrayBuffer over a read-only private mapping of the file's first 4096 bytes. */
   mapFile(path: string): ArrayBuffer;
+  /** An ArrayBuffer over 4096 bytes of a memfd mapped shared. */
+  mapShared(): ArrayBuffer;
   /** ns per ibv_reg_mr + ibv_dereg_mr */
   benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per cache hit (lookup, validity check, take and return the entry) */

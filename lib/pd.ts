@@ -38,7 +38,8 @@ export class ProtectionDomain implements Disposable {
    */
   registerMemory(buffer: BufferSource, access: number = Access.LOCAL_WRITE, range: { offset?: number; length?: number } = {}): MemoryRegion {
     const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
-    if (access & Access.ON_DEMAND) {
+    // Only a well-formed flag set is asked about ODP; the native call reports a malformed one.
+    if (Number.isInteger(access) && access >= 0 && access & Access.ON_DEMAND) {
       const missing = odpMissing(this.context.queryDevice().odpCaps);
       if (missing !== undefined) throw odpUnsupported(missing);
     }

@@ -264,6 +264,7 @@ Napi::Value MappedBuffer::Move(const Napi::CallbackInfo& info) {
   if (previous->refs > 1) {
     void* held = mmap(old, map_length_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     previous->owned = held == old;
+    if (held != MAP_FAILED && held != old) munmap(held, map_length_);  // a kernel that took it as a hint
   } else {
     previous->owned = false;  // nothing refers to it: leave it free
   }

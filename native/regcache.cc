@@ -11,6 +11,7 @@
 #include "mr.h"
 #include "pd.h"
 #include "uffd_monitor.h"
+#include "vma.h"
 
 namespace rdma {
 
@@ -154,18 +155,13 @@ bool Regcache::OverLimits(size_t extra_bytes) const {
 RegEntry* Regcache::Insert(Napi::Env env, const ByteRange& range, uint32_t access) {
   uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
   // Stale entries over the range first: they hold pinned pages and count against the limits.
-  std::vector<RegEntry*> stale;
-  WatchTable& table = WatchTable::Get();
-  tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
-    if (!table.Valid(EntryOf(node)->watch)) stale.push_back(EntryOf(node));
-    return true;
-  });
-  for (RegEntry* entry : stale) Drop(entry, &invalidations_);
+  DropInvalid(start, end);
   if (range.length > max_bytes_) return nullptr;
   while (OverLimits(range.length) && oldest_ != nullptr) Drop(oldest_, &evictions_);
   if (OverLimits(range.length)) return nullptr;  // everything left is in use
 
   auto entry = std::make_unique<RegEntry>();
+  WatchTable& table = WatchTable::Get();
   if (!WatchRange(start, end, &entry->watch)) return nullptr;
   ibv_mr* mr = ibv_reg_mr(pd_->handle(), range.data, range.length, static_cast<int>(access));
   if (mr == nullptr) {
@@ -213,7 +209,8 @@ bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
     }
     if (!table.Publish(first, last, watch)) return false;
     if (strategy_ != Strategy::kMonitor) return true;
-    int err = UffdMonitor::Register(from, to);
+    // Shared memory can change through its file descriptor without an event: not ours to vouch for.
+    int err = PrivatelyMapped(first, last) ? UffdMonitor::Register(from, to) : EINVAL;
     if (err == 0) return true;
     table.Retire(watch);
     // Memory of another allocator may be hugetlbfs: try its alignment once.
@@ -257,6 +254,16 @@ void Regcache::LruRemove(RegEntry* entry) {
   entry->newer = entry->older = nullptr;
 }
 
+void Regcache::DropInvalid(uintptr_t start, uintptr_t end) {
+  std::vector<RegEntry*> stale;
+  WatchTable& table = WatchTable::Get();
+  tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
+    if (!table.Valid(EntryOf(node)->watch)) stale.push_back(EntryOf(node));
+    return true;
+  });
+  for (RegEntry* entry : stale) Drop(entry, &invalidations_);
+}
+
 void Regcache::DropRange(uintptr_t start, uintptr_t end) {
   std::vector<RegEntry*> overlapping;
   tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
@@ -274,13 +281,7 @@ void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_
 Napi::Value Regcache::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  std::vector<RegEntry*> stale;
-  WatchTable& table = WatchTable::Get();
-  tree_.ForEachOverlap(0, UINTPTR_MAX, [&](IntervalNode* node) {
-    if (!table.Valid(EntryOf(node)->watch)) stale.push_back(EntryOf(node));
-    return true;
-  });
-  for (RegEntry* entry : stale) Drop(entry, &invalidations_);
+  DropInvalid(0, UINTPTR_MAX);
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("hits", static_cast<double>(hits_));
   stats.Set("misses", static_cast<double>(misses_));

@@ -57,7 +57,6 @@ class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Life
   void Release(RegEntry* entry);
   // The memory [start, end) is about to be unmapped: its entries go now.
   void DropRange(uintptr_t start, uintptr_t end);
-  Pd* pd() const { return pd_; }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -70,6 +69,8 @@ class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Life
   // A new entry for the range, or nullptr when it cannot be cached (limits, unwatchable memory).
   RegEntry* Insert(Napi::Env env, const ByteRange& range, uint32_t access);
   bool WatchRange(uintptr_t start, uintptr_t end, Watch* watch);
+  // Drops the entries overlapping [start, end) that are no longer valid.
+  void DropInvalid(uintptr_t start, uintptr_t end);
   // Takes the entry out of the cache (counting it in `counter`); frees it once unused.
   void Drop(RegEntry* entry, uint64_t* counter);
   void Free(RegEntry* entry);

@@ -59,15 +59,9 @@ static Napi::Value SimulateLostTrack(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// mapFile(path): an ArrayBuffer over a read-only private mapping of the file's first page: file-backed
-// memory, which userfaultfd cannot watch. Unmapped when the ArrayBuffer is collected.
-static Napi::Value MapFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) ThrowType(env, "path must be a string");
-  std::string path = info[0].As<Napi::String>();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) ThrowVerb(env, "open", errno);
-  void* memory = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+// An ArrayBuffer over 4096 bytes of `fd` mapped with `prot`/`flags`, unmapped when it is collected.
+static Napi::Value MapForTest(Napi::Env env, int fd, int prot, int flags) {
+  void* memory = mmap(nullptr, 4096, prot, flags, fd, 0);
   int err = errno;
   close(fd);
   if (memory == MAP_FAILED) ThrowVerb(env, "mmap", err);
@@ -78,6 +72,30 @@ static Napi::Value MapFile(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env);
   }
   return Napi::Value(env, view);
+}
+
+// mapFile(path): the file's first page, mapped private and read-only: file-backed memory, which
+// userfaultfd cannot watch.
+static Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowType(env, "path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowVerb(env, "open", errno);
+  return MapForTest(env, fd, PROT_READ, MAP_PRIVATE);
+}
+
+// mapShared(): a page of a memfd mapped shared: memory whose pages its fd can change without an event.
+static Napi::Value MapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = memfd_create("rdma-node-test", MFD_CLOEXEC);
+  if (fd < 0) ThrowVerb(env, "memfd_create", errno);
+  if (ftruncate(fd, 4096) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowVerb(env, "ftruncate", err);
+  }
+  return MapForTest(env, fd, PROT_READ | PROT_WRITE, MAP_SHARED);
 }
 
 // benchRegDereg(pd, arrayBuffer, offset, length, access, iterations) -> ns per ibv_reg_mr + ibv_dereg_mr
@@ -155,6 +173,7 @@ Napi::Object TestingExports(Napi::Env env) {
   testing.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
   testing.Set("simulateLostTrack", Napi::Function::New(env, SimulateLostTrack, "simulateLostTrack"));
   testing.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  testing.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   testing.Set("benchRegDereg", Napi::Function::New(env, BenchRegDereg, "benchRegDereg"));
   testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
   testing.Set("benchMunmap", Napi::Function::New(env, BenchMunmap, "benchMunmap"));

@@ -50,7 +50,6 @@ class WatchTable {
 
   // Set in a fork()ed child: inherited entries are invalid and nothing new is watched there.
   bool forked() const { return forked_.load(std::memory_order_acquire); }
-  uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
   uint32_t active_count() const;
 
  private:

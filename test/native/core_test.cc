@@ -17,6 +17,7 @@
 
 #include "../../native/interval_tree.h"
 #include "../../native/uffd_monitor.h"
+#include "../../native/vma.h"
 #include "../../native/watch_table.h"
 
 using namespace rdma;
@@ -210,8 +211,23 @@ static void TestForkAndLostTrack() {
   std::printf("ok fork: the child trusts nothing and watches nothing; losing track invalidates everything\n");
 }
 
+static void TestMappingKinds() {
+  uint8_t* p = MapPages(4);
+  auto at = [](void* q) { return reinterpret_cast<uintptr_t>(q); };
+  CHECK(PrivatelyMapped(at(p), at(p) + 4 * kPage));
+  void* shared = mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  CHECK(!PrivatelyMapped(at(shared), at(shared) + kPage));
+  munmap(p + kPage, kPage);  // a hole
+  CHECK(!PrivatelyMapped(at(p), at(p) + 4 * kPage));
+  CHECK(PrivatelyMapped(at(p) + 2 * kPage, at(p) + 4 * kPage));
+  munmap(shared, 2 * kPage);
+  munmap(p, 4 * kPage);
+  std::printf("ok mapping kinds: private ranges pass, shared ones and holes do not\n");
+}
+
 int main() {
   TestIntervalTree();
+  TestMappingKinds();
   int err = UffdMonitor::Availability();
   if (err != 0) {
     std::printf("userfaultfd unavailable here (%s): monitor checks not run\n", std::strerror(err));

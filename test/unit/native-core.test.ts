@@ -14,7 +14,7 @@ test('C core: interval tree, watch table and userfaultfd monitor', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rdma-node-core-'));
   try {
     const binary = join(dir, 'core_test');
-    const sources = ['test/native/core_test.cc', 'native/interval_tree.cc', 'native/watch_table.cc', 'native/uffd_monitor.cc'];
+    const sources = ['test/native/core_test.cc', 'native/interval_tree.cc', 'native/watch_table.cc', 'native/uffd_monitor.cc', 'native/vma.cc'];
     const build = spawnSync(process.env.CXX ?? 'c++', ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', binary, ...sources], {
       cwd: root,
       encoding: 'utf8',
