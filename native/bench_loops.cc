@@ -46,7 +46,7 @@ inline uint64_t Ticks() {
 // V8's is back whenever JS runs (progress callbacks, the end of the run). A no-op without PKU.
 class DefaultPkru {
  public:
-  DefaultPkru() : active_(Supported() && Read() != kDefault), saved_(active_ ? Read() : 0) { Apply(); }
+  explicit DefaultPkru(bool wanted) : active_(wanted && Supported() && Read() != kDefault), saved_(active_ ? Read() : 0) { Apply(); }
   ~DefaultPkru() { Restore(); }
   DefaultPkru(const DefaultPkru&) = delete;
   DefaultPkru& operator=(const DefaultPkru&) = delete;
@@ -93,7 +93,7 @@ class Runner {
   }
 
   void Run() {
-    DefaultPkru pkru;
+    DefaultPkru pkru(!s_.keep_pkru);
     pkru_ = &pkru;
     if (s_.events) {
       Arm(s_.send_cq);

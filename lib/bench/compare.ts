@@ -2,7 +2,7 @@
 /**
  * `npm run bench:compare`: perftest and `rdma-node bench` (C core and TypeScript driver) alternately on
  * the same device with the same flags, then the QP-count sweep; writes BENCHMARKS.md. Runs itself inside
- * the Soft-RoCE VM when this host has no RDMA device. `--rounds N` (default 3), `--out FILE`.
+ * the Soft-RoCE VM when this host has no RDMA device. `--rounds N` (default 5), `--out FILE`, `--max-qps N`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -80,14 +80,15 @@ function pick(report: BenchReport, metric: Metric): number {
 class Agents {
   #pair: [Agent, Agent] = [startAgent(), startAgent()];
 
-  async run(metric: Metric, common: string[], host: string, driver: 'c' | 'ts'): Promise<number> {
-    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', driver];
+  async run(metric: Metric, common: string[], host: string, tool: 'c' | 'ts' | 'cPkru'): Promise<number> {
+    const driver = tool === 'ts' ? 'ts' : 'c';
+    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', driver, ...(tool === 'cPkru' ? ['--keep-pkru'] : [])];
     const [serverAgent, clientAgent] = this.#pair;
     const [server, client] = await Promise.all([ask(serverAgent, argv), ask(clientAgent, [argv[0]!, host, ...argv.slice(1)])]);
     if (client.error || server.error || !client.report) {
       this.close();
       this.#pair = [startAgent(), startAgent()];
-      throw new Error(`rdma-node bench (${driver}): ${client.error ?? server.error}`);
+      throw new Error(`rdma-node bench (${tool}): ${client.error ?? server.error}`);
     }
     return pick(client.report, metric);
   }
@@ -169,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
     console.log('This host has no RDMA device: running the comparison on Soft-RoCE inside the VM.\n');
     return rerunInVm(__filename, argv, 45 * 60_000);
   }
-  const rounds = Number(option(argv, '--rounds', '3'));
+  const rounds = Number(option(argv, '--rounds', '5'));
   const out = option(argv, '--out', 'BENCHMARKS.md');
   const maxQps = Number(option(argv, '--max-qps', '1024'));
   const started = Date.now();
@@ -190,8 +191,9 @@ async function main(argv: string[]): Promise<number> {
     for (let round = 1; round <= rounds; round++) {
       for (const result of results) {
         const m = result.metric;
-        const sample = { perftest: NaN, c: NaN, ts: NaN };
-        for (const tool of ['perftest', 'c', 'ts'] as const) {
+        const sample = { perftest: NaN, c: NaN, ts: NaN, cPkru: NaN };
+        const tools = m.kind === 'latency' ? (['perftest', 'c', 'ts', 'cPkru'] as const) : (['perftest', 'c', 'ts'] as const);
+        for (const tool of tools) {
           try {
             sample[tool] = tool === 'perftest' ? await runPerftest(m, common, host) : await agents.run(m, common, host, tool);
           } catch (error) {
@@ -199,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
           }
         }
         result.rounds.push(sample);
-        console.log(`round ${round} ${m.id}: perftest ${sample.perftest} c ${sample.c} ts ${sample.ts} [${m.unit}]`);
+        console.log(`round ${round} ${m.id}: ${tools.map((t) => `${t} ${sample[t].toPrecision(4)}`).join(', ')} [${m.unit}]`);
       }
     }
   } finally {

@@ -171,7 +171,7 @@ function resultLine(result: SizeResult): string {
 }
 
 function newReport(options: BenchOptions, server: boolean, res: Resources, remote: Endpoint): BenchReport {
-  const { size, all, iters, duration, margin, connection, inlineSize, postList, cqMod, txDepth, rxDepth, events, odp, atomicType, mtu, rdmaCm } = options;
+  const { driver: _driver, ...shape } = shapeOf(options);
   return {
     tool: 'rdma-node bench',
     test: options.test,
@@ -180,11 +180,11 @@ function newReport(options: BenchOptions, server: boolean, res: Resources, remot
     device: res.context.name,
     ibPort: res.portNum,
     gidIndex: res.gidIndex,
-    connection,
+    connection: options.connection,
     mtu: res.mtu,
     linkLayer: res.linkLayer,
     settings: {
-      size, all, iters, duration, margin, connection, inlineSize, postList, cqMod, txDepth, rxDepth, events, odp, atomicType, mtu, rdmaCm,
+      ...shape,
       noPeak: options.noPeak,
       outReads: res.outReads,
     },
