@@ -4,24 +4,10 @@
  * bytes and message rates are in millions per second, as perftest prints them.
  */
 
-/** What a measurement loop hands back (native/bench.h Result, or the TypeScript driver's equivalent). */
-export interface RawRun {
-  ticksPerUsec: number;
-  /** Per post: every iteration of the latency loops; bandwidth loops when recording the peak. */
-  posted?: Float64Array;
-  /** Per completion (recording the peak): entries where a signaled completion arrived, 0 elsewhere. */
-  completed?: Float64Array;
-  /** First post (a receiver: first arrival) and the end of the loop. */
-  first: number;
-  last: number;
-  /** Duration mode: the sampled window and the iterations inside it. */
-  sampleStart: number;
-  sampleEnd: number;
-  sampleIters: number;
-  scnt: number;
-  ccnt: number;
-  rcnt: number;
-}
+import type { NativeBenchResult } from '../native';
+
+/** What a measurement loop hands back: the C core's result, or the TypeScript driver's in the same shape. */
+export type RawRun = NativeBenchResult;
 
 export interface LatencyStats {
   bytes: number;
