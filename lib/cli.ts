@@ -2,7 +2,8 @@
 /** The rdma-node command line. */
 import { benchMain } from './bench/cli';
 import { hostHasDevice, insideVm, rerunInVm } from './device-host';
-import { devinfoMain } from './devinfo';
+import { collectDevInfo, devInfoJson, devinfoMain } from './devinfo';
+import { listDevices } from './device';
 import { printDevices, runDemo } from './demo';
 import { runTests } from './test-runner';
 import { rcPingpong } from './tools/rc-pingpong';
@@ -13,7 +14,7 @@ import { main as vmMain } from './vm/cli';
 
 const usage = `usage: rdma-node <command>
 
-  devices               list RDMA devices with their ports and GIDs
+  devices [--json]      list RDMA devices with their ports and GIDs
   devinfo [-v] [--json] what ibv_devinfo prints: device and port attributes, caps, GIDs
   bench <test> [host] [options]
                         perftest's eight tests (send/write/read/atomic x lat/bw) with its flags and
@@ -47,7 +48,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'devices':
-      printDevices();
+      if (rest.includes('--json')) console.log(JSON.stringify(listDevices().map((d) => devInfoJson(collectDevInfo(d))), null, 2));
+      else printDevices();
       return 0;
     case 'devinfo':
       return devinfoMain(rest);

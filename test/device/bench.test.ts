@@ -143,8 +143,12 @@ test('devinfo and bench usage errors', async () => {
   assert.match(info.output, /^hca_id:\trxe0$/m);
   assert.match(info.output, /^\tatomic_cap:\t\t\tATOMIC_HCA \(1\)$/m);
   assert.match(info.output, /^\t\t\tGID\[ {2}1\]:\t\t::ffff:10\.0\.2\.15, RoCE v2$/m);
-  const json = await start(ours('devinfo', '--json')).done;
-  assert.equal((JSON.parse(json.output) as Array<{ device: string }>)[0]!.device, 'rxe0');
+  for (const command of [['devinfo', '--json'], ['devices', '--json']]) {
+    const json = await start(ours(...(command as [string, string]))).done;
+    const [device] = JSON.parse(json.output) as Array<{ device: string; ports: Array<{ gids: Array<{ ipv4?: string }> }> }>;
+    assert.equal(device!.device, 'rxe0');
+    assert.ok(device!.ports[0]!.gids.some((g) => g.ipv4 === '10.0.2.15'));
+  }
   const wrong = await start(ours('bench', 'read_bw', host, '-c', 'UD')).done;
   assert.equal(wrong.status, 1);
   assert.match(wrong.output, /read_bw runs over RC, not UD/);
