@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { CompletionBatch } from '../completion';
 import { hostHasDevice, insideVm, rerunInVm } from '../device-host';
 import { listDevices, openDevice } from '../device';
-import { metrics, listening, parsePerftest, renderBenchmarks, shortfallNotes, type Environment, type Metric, type MetricResult } from './compare-report';
+import { metrics, listening, type Tool, parsePerftest, renderBenchmarks, shortfallNotes, type Environment, type Metric, type MetricResult } from './compare-report';
 import { parseBenchArgs, resolveOptions } from './options';
 import { Progress } from './progress';
 import { runBench, type BenchReport } from './run';
@@ -192,7 +192,9 @@ async function main(argv: string[]): Promise<number> {
       for (const result of results) {
         const m = result.metric;
         const sample = { perftest: NaN, c: NaN, ts: NaN, cPkru: NaN };
-        const tools = m.kind === 'latency' ? (['perftest', 'c', 'ts', 'cPkru'] as const) : (['perftest', 'c', 'ts'] as const);
+        const all: Tool[] = m.kind === 'latency' ? ['perftest', 'c', 'ts', 'cPkru'] : ['perftest', 'c', 'ts'];
+        // The order rotates from round to round, so no tool always runs first (or right after another).
+        const tools = all.map((_, i) => all[(i + round) % all.length]!);
         for (const tool of tools) {
           try {
             sample[tool] = tool === 'perftest' ? await runPerftest(m, common, host) : await agents.run(m, common, host, tool);
@@ -211,6 +213,7 @@ async function main(argv: string[]): Promise<number> {
   const scale: ScalePoint[] = [];
   {
     using context = openDevice(device);
+    scalePoint(context, 1, gidIndex); // warm-up: first-use costs (code, allocations) stay out of the table
     for (const n of sweepCounts(maxQps)) {
       const point = scalePoint(context, n, gidIndex);
       scale.push(point);
