@@ -7,7 +7,8 @@
         "native/context.cc", "native/cq.cc",
         "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/mw.cc", "native/pd.cc", "native/poller.cc",
         "native/post.cc", "native/prepared.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc",
-        "native/srq.cc"
+        "native/srq.cc", "native/alloc.cc", "native/interval_tree.cc", "native/regcache.cc", "native/regcache_testing.cc",
+        "native/uffd_monitor.cc", "native/watch_table.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -1,4 +1,5 @@
 /** rdma-node: RDMA verbs for Node.js over libibverbs. */
+export { allocate, MappedBuffer, type AllocateOptions, type HugePages } from './alloc';
 export * from './attributes';
 export { CompletionBatch, CompletionError, WC_WORDS, type Completion } from './completion';
 export * from './constants';
@@ -7,10 +8,19 @@ export { CompletionChannel, CompletionQueue, type WaitOptions } from './cq';
 export { listDevices, openDevice, type DeviceInfo } from './device';
 export { RdmaError } from './errors';
 export { formatGid, formatGuid, gidIpv4, parseGid } from './gid';
-export { MemoryRegion, type RemoteRegion } from './mr';
+export { MemoryRegion, type MrAdvice, type RemoteRegion } from './mr';
+export { odpMissing, type OdpTransport } from './odp';
 export { ProtectionDomain } from './pd';
 export { PreparedWorkRequests } from './prepared';
 export * from './qp';
+export {
+  RegistrationCache,
+  monitorStatus,
+  type MonitorStatus,
+  type RegistrationCacheOptions,
+  type RegistrationCacheStats,
+  type RegistrationStrategy,
+} from './regcache';
 export type { BufferSource } from './buffers';
 export type { RecvWorkRequest, SendWorkRequest, Sge } from './work-request';
 export { createLoopbackPair, type LoopbackOptions, type LoopbackPair } from './loopback';

@@ -2,6 +2,11 @@
 import type { NativeMr } from './native';
 import type { ProtectionDomain } from './pd';
 
+/** ibv_advise_mr advice: prefetch pages of an ODP region for reading, for writing, or only those present. */
+export type MrAdvice = 'prefetch' | 'prefetch-write' | 'prefetch-no-fault';
+const adviceCodes = { prefetch: 0, 'prefetch-write': 1, 'prefetch-no-fault': 2 } as const;
+const ADVISE_FLUSH = 1;
+
 /** What a peer needs to RDMA-read/write/atomically update a region. */
 export interface RemoteRegion {
   addr: bigint;
@@ -48,6 +53,23 @@ export class MemoryRegion implements Disposable {
     return this.#native.length;
   }
 
+  /** Made by a registration cache from a cached registration (close() returns it to the cache). */
+  get cached(): boolean {
+    return this.#native.cached;
+  }
+
+  /**
+   * ibv_advise_mr over a part of the region: prefetches On-Demand Paging pages before the device needs
+   * them (`flush`: wait until done). RdmaError EOPNOTSUPP where the provider has no advise_mr (rxe before
+   * rdma-core 59).
+   */
+  advise(advice: MrAdvice, options: { offset?: number; length?: number; flush?: boolean } = {}): void {
+    const code = adviceCodes[advice];
+    if (code === undefined) throw new TypeError(`advice must be one of ${Object.keys(adviceCodes).join(', ')}`);
+    const offset = options.offset ?? 0;
+    this.#native.advise(code, options.flush ? ADVISE_FLUSH : 0, offset, options.length ?? this.length - offset);
+  }
+
   /** The descriptor of this region, or of a part of it, for a peer. */
   remote(offset = 0, length = this.length - offset): RemoteRegion {
     if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > this.length) {
@@ -56,7 +78,7 @@ export class MemoryRegion implements Disposable {
     return { addr: this.addr + BigInt(offset), rkey: this.rkey, length };
   }
 
-  /** Deregisters; the buffer may be collected afterwards. Idempotent. */
+  /** Deregisters (or returns a cached registration to its cache); the buffer may be collected afterwards. Idempotent. */
   close(): void {
     this.#native.close();
   }

@@ -75,6 +75,59 @@ export interface NativeMr extends Closable {
   readonly rkey: number;
   readonly addr: bigint;
   readonly length: number;
+  /** Made by a registration cache from one of its entries (not an uncached registration). */
+  readonly cached: boolean;
+  advise(advice: number, flags: number, offset: number, length: number): void;
+}
+
+export interface NativeMappedBuffer extends Closable {
+  /** The external ArrayBuffer over the current pages; TypeError when unmapped or freed. */
+  readonly arrayBuffer: ArrayBuffer;
+  readonly address: bigint;
+  readonly length: number;
+  readonly pageSize: number;
+  readonly mapped: boolean;
+  unmap(): void;
+  remap(): void;
+  discard(offset: number, length: number): void;
+  move(): void;
+}
+
+export interface NativeRegCacheOptions {
+  strategy: 'odp' | 'monitor' | 'uncached' | 'unsafe-unmonitored';
+  maxEntries?: number;
+  maxBytes?: number | bigint;
+}
+
+export interface NativeRegCacheStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+  evictions: number;
+  uncached: number;
+  entries: number;
+  bytes: number;
+  inUse: number;
+}
+
+export interface NativeRegCache extends Closable {
+  register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  stats(): NativeRegCacheStats;
+  flush(): void;
+  readonly strategy: NativeRegCacheOptions['strategy'];
+}
+
+export interface NativeMonitorStatus {
+  available: boolean;
+  /** errno name of why userfaultfd cannot be used here. */
+  error?: string;
+  running: boolean;
+  unmapEvents: number;
+  removeEvents: number;
+  remapEvents: number;
+  faults: number;
+  lostTrack: number;
+  watched: number;
 }
 
 export interface NativeCompChannel extends Closable {
@@ -255,12 +308,30 @@ export interface NativeCmId extends Closable {
   readonly remoteAddress: NativeSocketAddress | null;
 }
 
+/** Hooks for tests and benchmarks (native/regcache_testing.cc); not part of the API. */
+export interface NativeTesting {
+  forkProbe(mr: NativeMr): { parentValid: boolean; childValid: boolean; childCouldWatch: boolean; childCouldMonitor: boolean };
+  simulateLostTrack(): void;
+  /** An ArrayBuffer over a read-only private mapping of the file's first 4096 bytes. */
+  mapFile(path: string): ArrayBuffer;
+  /** ns per ibv_reg_mr + ibv_dereg_mr */
+  benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per cache hit (lookup, validity check, take and return the entry) */
+  benchCacheHits(cache: NativeRegCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per munmap of `size` populated bytes, registered with the monitor or not */
+  benchMunmap(size: number, monitored: boolean, iterations: number): number;
+}
+
 export interface NativeBinding {
   benchRun(spec: NativeBenchSpec, progress?: (done: number) => void): NativeBenchResult;
   createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;
+  allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
+  createRegCache(pd: NativePd, options: NativeRegCacheOptions): NativeRegCache;
+  monitorStatus(): NativeMonitorStatus;
+  testing: NativeTesting;
 }
 
 function load(): NativeBinding {

@@ -6,6 +6,7 @@
 
 #include "addon.h"
 #include "ah.h"
+#include "alloc.h"
 #include "channel.h"
 #include "cm.h"
 #include "context.h"
@@ -17,6 +18,7 @@
 #include "prepared.h"
 #include "qp.h"
 #include "srq.h"
+#include "regcache.h"
 
 namespace rdma {
 
@@ -54,6 +56,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->mw_class = Napi::Persistent(Mw::Define(env));
   data->cm_channel_class = Napi::Persistent(CmChannel::Define(env));
   data->cm_id_class = Napi::Persistent(CmId::Define(env));
+  data->mapped_buffer_class = Napi::Persistent(MappedBuffer::Define(env));
+  data->regcache_class = Napi::Persistent(Regcache::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWrs::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
@@ -62,6 +66,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
   exports.Set("benchRun", Napi::Function::New(env, BenchRun, "benchRun"));
   exports.Set("createCmChannel", Napi::Function::New(env, CmChannel::Create, "createCmChannel"));
+  exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
+  exports.Set("createRegCache", Napi::Function::New(env, Regcache::Create, "createRegCache"));
+  exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
+  exports.Set("testing", TestingExports(env));
   return exports;
 }
 

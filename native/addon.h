@@ -6,18 +6,31 @@
 
 #include <infiniband/verbs.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace rdma {
 
 class Context;
+class MappedBuffer;
+class Regcache;
 class Resource;
 
 // Every live verbs object of an environment. Shared with the objects themselves, because at teardown the
 // finalizers of the objects and of AddonData run in no particular order.
 using LiveSet = std::unordered_set<Resource*>;
+
+// The memory this environment mapped (by start address) and its registration caches: registering a mapped
+// buffer makes the registration its dependent, and memory about to go drops the cache entries over it
+// first. Shared like LiveSet: the last ArrayBuffer over a mapping may be finalized at teardown, after AddonData.
+struct MemoryRegistry {
+  std::map<uintptr_t, MappedBuffer*> buffers;
+  std::vector<Regcache*> caches;
+};
 
 struct AddonData {
   Napi::FunctionReference error_class;
@@ -27,6 +40,8 @@ struct AddonData {
   // Contexts of devices librdmacm opened (cmId.context), one wrapper per ibv_context.
   std::shared_ptr<std::unordered_map<ibv_context*, Context*>> borrowed_contexts =
       std::make_shared<std::unordered_map<ibv_context*, Context*>>();
+  Napi::FunctionReference mapped_buffer_class, regcache_class;
+  std::shared_ptr<MemoryRegistry> memory = std::make_shared<MemoryRegistry>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;
 

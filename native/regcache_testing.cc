@@ -1,0 +1,164 @@
+// Hooks for the tests and the benchmark of the registration cache, exported as `testing`: what JS cannot
+// reach otherwise (fork(), the monitor losing track) and timing loops that must not include JS overhead.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <string>
+
+#include "mr.h"
+#include "pd.h"
+#include "regcache.h"
+#include "uffd_monitor.h"
+
+namespace rdma {
+
+static uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// forkProbe(mr): fork()s; the child reports whether the cached registration behind `mr` still looked
+// valid to it, and whether it could watch memory or start a monitor, then exits at once.
+static Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mr* mr = UnwrapOpen<Mr>(info[0], "mr");
+  if (mr->entry() == nullptr) ThrowType(env, "mr must be a cached registration");
+  const RegEntry entry = *mr->entry();
+  WatchTable& table = WatchTable::Get();
+  bool parent_valid = table.Valid(entry.watch);
+  pid_t child = fork();
+  if (child < 0) ThrowVerb(env, "fork", errno);
+  if (child == 0) {
+    // Only async-signal-safe work here: the other threads of the process do not exist in the child.
+    Watch watch;
+    int code = (table.Valid(entry.watch) ? 1 : 0) | (table.Publish(entry.node.start, entry.node.end, &watch) ? 2 : 0) |
+               (UffdMonitor::Acquire() == 0 ? 4 : 0);
+    _exit(code);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status)) ThrowVerb(env, "waitpid", ECHILD);
+  int code = WEXITSTATUS(status);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("parentValid", parent_valid);
+  result.Set("childValid", (code & 1) != 0);
+  result.Set("childCouldWatch", (code & 2) != 0);
+  result.Set("childCouldMonitor", (code & 4) != 0);
+  return result;
+}
+
+// simulateLostTrack(): the monitor's handler invalidates everything, as when it cannot trust its events.
+static Napi::Value SimulateLostTrack(const Napi::CallbackInfo& info) {
+  UffdMonitor::SimulateLostTrack();
+  return info.Env().Undefined();
+}
+
+// mapFile(path): an ArrayBuffer over a read-only private mapping of the file's first page: file-backed
+// memory, which userfaultfd cannot watch. Unmapped when the ArrayBuffer is collected.
+static Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowType(env, "path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowVerb(env, "open", errno);
+  void* memory = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (memory == MAP_FAILED) ThrowVerb(env, "mmap", err);
+  napi_value view;
+  auto unmap = [](napi_env, void* data, void*) { munmap(data, 4096); };
+  if (napi_create_external_arraybuffer(env, memory, 4096, unmap, nullptr, &view) != napi_ok) {
+    munmap(memory, 4096);
+    throw Napi::Error::New(env);
+  }
+  return Napi::Value(env, view);
+}
+
+// benchRegDereg(pd, arrayBuffer, offset, length, access, iterations) -> ns per ibv_reg_mr + ibv_dereg_mr
+static Napi::Value BenchRegDereg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  ByteRange range = ToByteRange(info[1], info[2], info[3]);
+  int access = static_cast<int>(ToU32(info[4], "access"));
+  uint32_t iterations = ToU32(info[5], "iterations");
+  uint64_t start = NowNs();
+  for (uint32_t i = 0; i < iterations; i++) {
+    ibv_mr* mr = ibv_reg_mr(pd->handle(), range.data, range.length, access);
+    if (mr == nullptr) ThrowVerb(env, "ibv_reg_mr", errno);
+    ibv_dereg_mr(mr);
+  }
+  return Napi::Number::New(env, static_cast<double>(NowNs() - start) / iterations);
+}
+
+// benchCacheHits(cache, arrayBuffer, offset, length, access, iterations) -> ns per hit (lookup with its
+// validity check, taking and returning the entry); the range must be cached already.
+static Napi::Value BenchCacheHits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Regcache* cache = UnwrapOpen<Regcache>(info[0], "cache");
+  ByteRange range = ToByteRange(info[1], info[2], info[3]);
+  uint32_t access = ToU32(info[4], "access");
+  uint32_t iterations = ToU32(info[5], "iterations");
+  uintptr_t first = reinterpret_cast<uintptr_t>(range.data), last = first + range.length;
+  uint64_t start = NowNs();
+  for (uint32_t i = 0; i < iterations; i++) {
+    RegEntry* entry = cache->Find(first, last, access);
+    if (entry == nullptr) ThrowType(env, "the range is not cached");
+    cache->Acquire(entry);
+    cache->Release(entry);
+  }
+  return Napi::Number::New(env, static_cast<double>(NowNs() - start) / iterations);
+}
+
+// benchMunmap(size, monitored, iterations) -> ns per munmap of `size` populated bytes, with the range
+// registered with the monitor's userfaultfd (and watched) or not.
+static Napi::Value BenchMunmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t size = ToU64(info[0], "size");
+  bool monitored = ToBool(info[1], "monitored");
+  uint32_t iterations = ToU32(info[2], "iterations");
+  if (monitored) {
+    int err = UffdMonitor::Acquire();
+    if (err != 0) ThrowVerb(env, "userfaultfd", err);
+  }
+  uint64_t total = 0;
+  int err = 0;
+  for (uint32_t i = 0; i < iterations && err == 0; i++) {
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (memory == MAP_FAILED) {
+      err = errno;
+      break;
+    }
+    auto start = reinterpret_cast<uintptr_t>(memory);
+    Watch watch;
+    if (monitored) {
+      if (!WatchTable::Get().Publish(start, start + size, &watch)) err = ENOSPC;
+      else err = UffdMonitor::Register(start, start + size);
+    }
+    uint64_t before = NowNs();
+    munmap(memory, size);
+    total += NowNs() - before;
+    WatchTable::Get().Retire(&watch);
+  }
+  if (monitored) UffdMonitor::Release();
+  if (err != 0) ThrowVerb(env, "benchMunmap", err);
+  return Napi::Number::New(env, static_cast<double>(total) / iterations);
+}
+
+Napi::Object TestingExports(Napi::Env env) {
+  Napi::Object testing = Napi::Object::New(env);
+  testing.Set("forkProbe", Napi::Function::New(env, ForkProbe, "forkProbe"));
+  testing.Set("simulateLostTrack", Napi::Function::New(env, SimulateLostTrack, "simulateLostTrack"));
+  testing.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  testing.Set("benchRegDereg", Napi::Function::New(env, BenchRegDereg, "benchRegDereg"));
+  testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
+  testing.Set("benchMunmap", Napi::Function::New(env, BenchMunmap, "benchMunmap"));
+  return testing;
+}
+
+}  // namespace rdma
