@@ -40,10 +40,11 @@ inline uint64_t Ticks() {
 
 // Linux writes PKRU (the protection-key rights register) on every switch between threads whose values
 // differ, and kernel threads carry the default. V8 gives Node's threads another value (it guards JIT code
-// with a key), so each time rxe's kworker preempts a busy-polling bench loop PKRU is written twice; under
-// qemu's TCG every PKRU write flushes the emulated TLB, which made ping-pong latencies twice perftest's in
-// the Soft-RoCE VM. The loops touch no key-protected memory, so they run with the default value, and
-// V8's is back whenever JS runs (progress callbacks, the end of the run). A no-op without PKU.
+// with a key), so each time a kernel thread running rxe's work (kworker, ksoftirqd) preempts a
+// busy-polling bench loop PKRU is written twice; under qemu's TCG every PKRU write flushes the emulated
+// TLB, which made ping-pong latencies twice perftest's in the Soft-RoCE VM. The loops touch no
+// key-protected memory, so they run with the default value, and V8's is back whenever JS runs (progress
+// callbacks, the end of the run). A no-op without PKU.
 class DefaultPkru {
  public:
   explicit DefaultPkru(bool wanted) : active_(wanted && Supported() && Read() != kDefault), saved_(active_ ? Read() : 0) { Apply(); }

@@ -229,7 +229,8 @@ export function shortfallNotes(results: MetricResult[], env: Environment): strin
       `- TypeScript-driven, ${tsMissed.map((r) => `${r.metric.id} ${verdict(r, 'ts').ratio.toFixed(3)}`).join(', ')}. Two costs of this`,
       '  emulated VM, both negligible on hardware:',
       "  1. V8 gives Node's threads a PKRU value of their own (it guards JIT code with a protection key). Linux rewrites PKRU",
-      "     on every switch to and from rxe's kworker (which preempts a busy-polling loop once or twice per operation here),",
+      "     on every switch to and from the kernel threads that run rxe's work (kworker, ksoftirqd), which preempt a",
+      '     busy-polling loop about once per operation here,',
       "     and under qemu's TCG each rewrite flushes the emulated TLB. The C core sidesteps it by running its loops with the",
       "     kernel's default value; keeping Node's instead (control table above) costs it" +
         (control.length > 0 ? ` ${control.join(', ')} perftest's latency.` : ' as much.'),
