@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /** The rdma-node command line. */
+import { benchMain } from './bench/cli';
 import { hostHasDevice, insideVm, rerunInVm } from './device-host';
+import { collectDevInfo, devInfoJson, devinfoMain } from './devinfo';
+import { listDevices } from './device';
 import { printDevices, runDemo } from './demo';
 import { runTests } from './test-runner';
 import { rcPingpong } from './tools/rc-pingpong';
@@ -11,7 +14,11 @@ import { main as vmMain } from './vm/cli';
 
 const usage = `usage: rdma-node <command>
 
-  devices               list RDMA devices with their ports and GIDs
+  devices [--json]      list RDMA devices with their ports and GIDs
+  devinfo [-v] [--json] what ibv_devinfo prints: device and port attributes, caps, GIDs
+  bench <test> [host] [options]
+                        perftest's eight tests (send/write/read/atomic x lat/bw) with its flags and
+                        output; server without host, client with it (rdma-node bench --help)
   demo [--device NAME]  ping-pong, write/read integrity and bandwidth on a device
                         (inside the Soft-RoCE VM when this host has no RDMA device)
   test [unit|device|all] [--filter TEXT]
@@ -41,8 +48,13 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'devices':
-      printDevices();
+      if (rest.includes('--json')) console.log(JSON.stringify(listDevices().map((d) => devInfoJson(collectDevInfo(d))), null, 2));
+      else printDevices();
       return 0;
+    case 'devinfo':
+      return devinfoMain(rest);
+    case 'bench':
+      return benchMain(rest);
     case 'demo':
       return demo(rest);
     case 'test':

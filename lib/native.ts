@@ -234,23 +234,29 @@ export interface NativeBenchSpec {
   postList?: number;
   events?: boolean;
   record?: boolean;
+  /** Diagnostic: keep the thread's PKRU during the loop (native/bench_loops.cc DefaultPkru). */
+  keepPkru?: boolean;
   stallMs?: number;
   idleMs?: number;
 }
 
-/** Raw results in cycle-counter ticks since the loop started. */
+/** Raw results, in ticks (of the cycle counter) since the loop started. */
 export interface NativeBenchResult {
+  ticksPerUsec: number;
+  /** Per post: every iteration of the latency loops; bandwidth loops when recording the peak. */
   posted?: Float64Array;
+  /** Per completion (recording the peak): entries where a signaled completion arrived, 0 elsewhere. */
   completed?: Float64Array;
+  /** First post (a receiver: first arrival) and the end of the loop. */
   first: number;
   last: number;
+  /** Duration mode: the sampled window and the iterations inside it. */
   sampleStart: number;
   sampleEnd: number;
   sampleIters: number;
   scnt: number;
   ccnt: number;
   rcnt: number;
-  ticksPerUsec: number;
 }
 
 export interface NativeConnParam {

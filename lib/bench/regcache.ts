@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 
-import { hostHasDevice, insideVm, rerunInVm } from '../lib/device-host';
-import { Access, allocate, monitorStatus, openDevice } from '../lib';
-import { native } from '../lib/native';
+import { hostHasDevice, insideVm, rerunInVm } from '../device-host';
+import { Access, allocate, monitorStatus, openDevice } from '..';
+import { native } from '../native';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -80,7 +80,7 @@ function run(): string[] {
 const heading = '## Registration cache hit vs registration, and munmap under the monitor';
 
 function writeSection(lines: string[]): void {
-  const file = join(__dirname, '..', '..', 'BENCHMARKS-regcache.md');
+  const file = join(__dirname, '..', '..', '..', 'BENCHMARKS-regcache.md');
   const where = insideVm() ? 'the Soft-RoCE VM (qemu TCG, 2 vCPUs, shared host: absolute times are noisy, ratios within one run are what count)' : 'this host';
   const section = [
     heading,

@@ -1,0 +1,387 @@
+/**
+ * The TypeScript driver: the same loops as native/bench_loops.cc, line for line, but every post and
+ * every poll is a call from TypeScript through the binding (prepared work requests and cq.poll into a
+ * reused batch), so comparing the two drivers shows what the binding itself costs.
+ */
+import { CompletionBatch } from '../completion';
+import { WcStatus, WrOpcode, enumName } from '../constants';
+import type { CompletionQueue } from '../cq';
+import { RdmaError } from '../errors';
+import type { PreparedWorkRequests } from '../prepared';
+import type { SendWorkRequest } from '../work-request';
+import { Loop, type LoopDriver, type LoopPlan } from './loops';
+import type { Resources } from './session';
+import type { RawRun } from './stats';
+
+const enum State { Start, Sample, StopSample, End }
+
+const POLL_BATCH = 16;
+const PROGRESS_MS = 200;
+
+class Runner {
+  readonly #plan: LoopPlan;
+  readonly #progress: (done: number) => void;
+  readonly #t0 = process.hrtime.bigint();
+  readonly run: RawRun;
+  readonly #batch: CompletionBatch;
+  #spins = 0;
+  #now = 0;
+  #clockStart = -1;
+  #state = State.Start;
+  #lastActivity = 0;
+  #nextProgress = PROGRESS_MS * 1e6;
+
+  constructor(plan: LoopPlan, progress: (done: number) => void) {
+    this.#plan = plan;
+    this.#progress = progress;
+    const lat = plan.loop <= Loop.LatRoundTrip;
+    // The latency loops poll one completion at a time, as perftest's do.
+    this.#batch = new CompletionBatch(lat ? 1 : POLL_BATCH);
+    const samples = plan.iters > 0 && (lat || plan.record) ? new Float64Array(plan.iters) : undefined;
+    this.run = {
+      ticksPerUsec: 1000,
+      posted: samples,
+      completed: plan.record && !lat ? new Float64Array(plan.iters) : undefined,
+      first: 0, last: 0, sampleStart: 0, sampleEnd: 0, sampleIters: 0, scnt: 0, ccnt: 0, rcnt: 0,
+    };
+  }
+
+  /** Nanoseconds since the loop started (the driver's ticks). */
+  stamp(): number {
+    return Number(process.hrtime.bigint() - this.#t0);
+  }
+
+  get duration(): boolean {
+    return this.#plan.iters === 0;
+  }
+  get ended(): boolean {
+    return this.#state === State.End;
+  }
+  get sampling(): boolean {
+    return this.#state === State.Sample;
+  }
+
+  startClock(): void {
+    if (!this.duration) return;
+    this.#clockStart = this.stamp();
+    this.#advance(this.#clockStart);
+  }
+
+  #advance(now: number): void {
+    if (!this.duration || this.#clockStart < 0) return;
+    const { durationMs, marginMs } = this.#plan;
+    if (this.#state === State.Start && now >= this.#clockStart + marginMs * 1e6) {
+      this.#state = State.Sample;
+      this.run.sampleStart = this.stamp();
+    }
+    if (this.#state === State.Sample && now >= this.#clockStart + (durationMs - marginMs) * 1e6) {
+      this.#state = State.StopSample;
+      this.run.sampleEnd = this.stamp();
+    }
+    if (this.#state === State.StopSample && now >= this.#clockStart + durationMs * 1e6) this.#state = State.End;
+  }
+
+  spin(): void {
+    if ((++this.#spins & 255) === 0) this.refresh();
+  }
+
+  refresh(): void {
+    const now = (this.#now = this.stamp());
+    this.#advance(now);
+    if (this.#plan.stallMs > 0 && now - this.#lastActivity > this.#plan.stallMs * 1e6 && !this.ended) {
+      throw new RdmaError(`nothing completed for ${this.#plan.stallMs / 1000} s (is the peer still running?)`, 'ETIMEDOUT', 110, 'ibv_poll_cq');
+    }
+    if (now >= this.#nextProgress) {
+      this.#nextProgress = now + PROGRESS_MS * 1e6;
+      const r = this.run;
+      this.#progress(this.duration ? r.sampleIters : Math.max(r.scnt, r.ccnt, r.rcnt));
+    }
+  }
+
+  activity(): void {
+    this.#lastActivity = this.#now;
+  }
+
+  check(batch: CompletionBatch, i: number, what: string): void {
+    const status = batch.status(i);
+    if (status === WcStatus.SUCCESS) return;
+    const error = new RdmaError(`${what} completed with ${enumName(WcStatus, status)} after ${this.run.ccnt} completions`, 'EIO', 5, 'ibv_poll_cq');
+    Object.assign(error, { status, statusName: enumName(WcStatus, status) });
+    throw error;
+  }
+
+  /** Polls until `cq` yields completions into the batch (0 once a timed run has ended). */
+  async pollWait(cq: CompletionQueue): Promise<number> {
+    for (;;) {
+      const n = this.#plan.events ? await this.waitPoll(cq) : cq.poll(this.#batch).count;
+      if (n > 0) {
+        this.activity();
+        return n;
+      }
+      if (this.ended) return 0;
+      this.spin();
+    }
+  }
+
+  /**
+   * -e: sleeps on the CQ's channel until completions arrive (cq.wait arms, polls, sleeps), waking every
+   * 50 ms to keep the clock running; returns how many it polled into the batch.
+   */
+  async waitPoll(cq: CompletionQueue): Promise<number> {
+    try {
+      return (await cq.wait({ timeoutMs: 50 }, this.#batch)).count;
+    } catch (error) {
+      if ((error as RdmaError).code !== 'ETIMEDOUT') throw error;
+      this.refresh();
+      return 0;
+    }
+  }
+
+  get batch(): CompletionBatch {
+    return this.#batch;
+  }
+}
+
+function sendRequest(res: Resources, plan: LoopPlan, signaled: boolean): SendWorkRequest {
+  const send = plan.send!;
+  return {
+    opcode: send.opcode,
+    sgList: [{ mr: res.mr, offset: 0, length: send.length }],
+    signaled,
+    inline: send.inline,
+    remote: send.remote,
+    compareAdd: send.compareAdd,
+    swap: send.swap,
+    ud: send.ud && res.ah ? { ah: res.ah, ...send.ud } : undefined,
+  };
+}
+
+/** The send request prepared twice, unsignaled and signaled, so each post is an argument-less call. */
+function prepareSends(res: Resources, plan: LoopPlan): { quiet: PreparedWorkRequests; signaled: PreparedWorkRequests } {
+  return { quiet: res.qp.prepareSend([sendRequest(res, plan, false)]), signaled: res.qp.prepareSend([sendRequest(res, plan, true)]) };
+}
+
+function prepareRecv(res: Resources, plan: LoopPlan): PreparedWorkRequests {
+  return res.qp.prepareRecv([{ sgList: [{ mr: res.mr, offset: plan.recv!.offset, length: plan.recv!.length }] }]);
+}
+
+async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
+  const { quiet, signaled } = prepareSends(res, plan);
+  const recv = prepareRecv(res, plan);
+  const run = r.run;
+  const posted = run.posted;
+  let rposted = plan.prepost;
+  if (plan.initiator) r.startClock();
+  run.first = r.stamp();
+  try {
+    while (run.scnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended)) {
+      r.spin();
+      if ((run.rcnt < plan.iters || r.duration) && !(plan.initiator && run.scnt === 0)) {
+        if ((await r.pollWait(res.recvCq)) === 0) break;
+        r.check(r.batch, 0, 'receive');
+        if (!plan.initiator && run.rcnt === 0) r.startClock();
+        run.rcnt++;
+        if (r.sampling) run.sampleIters++;
+        if (r.duration || rposted < plan.iters) {
+          recv.post();
+          rposted++;
+        }
+      }
+      if (run.scnt < plan.iters || (r.duration && !r.ended)) {
+        if (posted) posted[run.scnt] = r.stamp();
+        run.scnt++;
+        const signal = run.scnt % plan.cqMod === 0 || (!r.duration && run.scnt === plan.iters);
+        if (signal) {
+          signaled.post();
+          if ((await r.pollWait(res.sendCq)) === 0) break;
+          r.check(r.batch, 0, 'send');
+          run.ccnt++;
+        } else {
+          quiet.post();
+        }
+      }
+    }
+  } finally {
+    quiet.close();
+    signaled.close();
+    recv.close();
+  }
+}
+
+async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
+  const write = res.qp.prepareSend([sendRequest(res, plan, true)]);
+  const bytes = res.mr.bytes;
+  const postAt = plan.postByte!;
+  const pollAt = plan.pollByte!;
+  const run = r.run;
+  const posted = run.posted;
+  r.startClock();
+  run.first = r.stamp();
+  try {
+    while (run.scnt < plan.iters || run.ccnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended)) {
+      r.spin();
+      if ((run.rcnt < plan.iters || r.duration) && !(run.scnt === 0 && plan.initiator)) {
+        const expected = ++run.rcnt & 0xff;
+        // Atomics.load is never hoisted out of the loop: each spin reads the byte the device writes.
+        while (Atomics.load(bytes, pollAt) !== expected && !r.ended) r.spin();
+        r.activity();
+        if (r.sampling) run.sampleIters++;
+      }
+      if (run.scnt < plan.iters || r.duration) {
+        if (r.ended) break;
+        if (posted) posted[run.scnt] = r.stamp();
+        Atomics.store(bytes, postAt, ++run.scnt & 0xff);
+        write.post();
+      }
+      if (run.ccnt < plan.iters || r.duration) {
+        if ((await r.pollWait(res.sendCq)) === 0) break;
+        r.check(r.batch, 0, 'RDMA write');
+        run.ccnt++;
+      }
+    }
+  } finally {
+    write.close();
+  }
+}
+
+async function latRoundTrip(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
+  const request = res.qp.prepareSend([sendRequest(res, plan, true)]);
+  const run = r.run;
+  const posted = run.posted;
+  const what = plan.send!.opcode === WrOpcode.RDMA_READ ? 'RDMA read' : 'atomic';
+  r.startClock();
+  run.first = r.stamp();
+  try {
+    while (run.scnt < plan.iters || (r.duration && !r.ended)) {
+      r.spin();
+      if (posted) posted[run.scnt] = r.stamp();
+      run.scnt++;
+      request.post();
+      if ((await r.pollWait(res.sendCq)) === 0) break;
+      r.check(r.batch, 0, what);
+      run.ccnt++;
+      if (r.sampling) run.sampleIters++;
+    }
+  } finally {
+    request.close();
+  }
+}
+
+async function bwPost(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
+  const list = plan.postList;
+  // A list of `list` requests, the last signaled (post lists: cq_mod equals the list length)...
+  const batchList = list > 1 ? res.qp.prepareSend(Array.from({ length: list }, (_, i) => sendRequest(res, plan, i === list - 1))) : undefined;
+  // ...or single requests, every cq_mod-th signaled.
+  const single = list === 1 ? prepareSends(res, plan) : undefined;
+  const run = r.run;
+  const { posted, completed } = run;
+  const iters = plan.iters;
+  const batch = r.batch;
+  r.startClock();
+  run.first = r.stamp();
+  try {
+    while (run.scnt < iters || run.ccnt < iters || (r.duration && !r.ended)) {
+      r.spin();
+      while ((run.scnt < iters || r.duration) && run.scnt + list <= plan.txDepth + run.ccnt) {
+        if (r.duration && r.ended) break;
+        if (posted) posted[run.scnt] = r.stamp();
+        if (batchList) batchList.post();
+        else if ((run.scnt + 1) % plan.cqMod === 0 || (!r.duration && run.scnt + 1 === iters)) single!.signaled.post();
+        else single!.quiet.post();
+        run.scnt += list;
+      }
+      if (run.ccnt < run.scnt) {
+        let n = res.sendCq.poll(batch).count;
+        if (n === 0 && plan.events) n = await r.waitPoll(res.sendCq);
+        for (let i = 0; i < n; i++) {
+          r.check(batch, i, 'work request');
+          let fill = plan.cqMod;
+          if (!r.duration && run.ccnt + fill > iters) fill = iters - run.ccnt;
+          run.ccnt += fill;
+          if (completed) completed[run.ccnt - 1] = r.stamp();
+          if (r.sampling) run.sampleIters += fill;
+        }
+        if (n > 0) r.activity();
+      }
+    }
+    if (r.duration) await drain(r, res, plan, run.scnt - run.ccnt);
+  } finally {
+    batchList?.close();
+    single?.quiet.close();
+    single?.signaled.close();
+  }
+}
+
+/** As the C core: after a timed run, one more signaled request completes after everything in flight. */
+async function drain(r: Runner, res: Resources, plan: LoopPlan, inFlight: number): Promise<void> {
+  if (inFlight <= 0) return;
+  const last = res.qp.prepareSend([{ ...sendRequest(res, plan, true), wrId: 1n }]);
+  try {
+    last.post();
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const batch = res.sendCq.poll(r.batch);
+      for (let i = 0; i < batch.count; i++) {
+        r.check(batch, i, 'work request');
+        if (batch.wrId(i) === 1n) return;
+      }
+    }
+  } finally {
+    last.close();
+  }
+}
+
+async function bwRecv(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
+  const recv = prepareRecv(res, plan);
+  const run = r.run;
+  const batch = r.batch;
+  let rposted = plan.prepost;
+  let lastRx = 0;
+  try {
+    while (run.rcnt < plan.iters || (r.duration && !r.ended)) {
+      r.spin();
+      let n = res.recvCq.poll(batch).count;
+      if (n === 0 && plan.events) n = await r.waitPoll(res.recvCq);
+      if (n > 0) {
+        if (run.rcnt === 0) {
+          run.first = r.stamp();
+          r.startClock();
+        }
+        for (let i = 0; i < n; i++) {
+          r.check(batch, i, 'receive');
+          run.rcnt++;
+          if (r.sampling) run.sampleIters++;
+          if (r.duration || rposted < plan.iters) {
+            recv.post();
+            rposted++;
+          }
+        }
+        r.activity();
+        if (plan.idleMs) lastRx = r.stamp();
+        continue;
+      }
+      if (plan.idleMs && run.rcnt > 0 && r.stamp() - lastRx > plan.idleMs * 1e6) break;
+    }
+  } finally {
+    recv.close();
+  }
+}
+
+const loops = {
+  [Loop.LatSend]: latSend,
+  [Loop.LatWrite]: latWrite,
+  [Loop.LatRoundTrip]: latRoundTrip,
+  [Loop.BwPost]: bwPost,
+  [Loop.BwRecv]: bwRecv,
+};
+
+export const runInTs: LoopDriver = async (res, plan, progress) => {
+  if (plan.events) {
+    res.sendCq.requestNotify();
+    res.recvCq.requestNotify();
+  }
+  const runner = new Runner(plan, progress);
+  await loops[plan.loop](runner, res, plan);
+  runner.run.last = runner.stamp();
+  return runner.run;
+};
