@@ -234,8 +234,6 @@ export interface NativeBenchSpec {
   postList?: number;
   events?: boolean;
   record?: boolean;
-  /** Diagnostic: keep the thread's PKRU during the loop (native/bench_loops.cc DefaultPkru). */
-  keepPkru?: boolean;
   stallMs?: number;
   idleMs?: number;
 }

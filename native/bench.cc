@@ -191,7 +191,6 @@ Napi::Value BenchRun(const Napi::CallbackInfo& info) {
     ThrowRange(env, "cqMod and postList must be positive and postList at most txDepth");
   }
   spec.record = PropBool(js, "record", false) && spec.iters > 0;
-  spec.keep_pkru = PropBool(js, "keepPkru", false);
   spec.stall_ns = PropU64(js, "stallMs", 0) * kMs;
   spec.idle_ns = PropU64(js, "idleMs", 0) * kMs;
 

@@ -39,7 +39,6 @@ struct Spec {
   uint64_t rx_posted = 0;   // receives already posted before the loop (lib/bench posts them)
   bool events = false;      // sleep on the CQs' completion channels instead of busy polling
   bool record = false;      // a timestamp per post and per completion (perftest's peak bandwidth)
-  bool keep_pkru = false;   // run with the thread's own PKRU (bench_loops.cc DefaultPkru), to measure its cost
   uint64_t stall_ns = 0;    // fail when nothing completes for this long (0: never)
   uint64_t idle_ns = 0;     // kBwRecv over UC/UD: stop once nothing arrived for this long (lost messages)
   // Called about every progress_ns with the iterations done; may throw to abort.

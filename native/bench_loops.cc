@@ -10,7 +10,6 @@
 #include "bench.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 #include <x86intrin.h>
 #endif
 
@@ -38,48 +37,6 @@ inline uint64_t Ticks() {
 #endif
 }
 
-// Linux writes PKRU (the protection-key rights register) on every switch between threads whose values
-// differ, and kernel threads carry the default. V8 gives Node's threads another value (it guards JIT code
-// with a key), so each time a kernel thread running rxe's work (kworker, ksoftirqd) preempts a
-// busy-polling bench loop PKRU is written twice; under qemu's TCG every PKRU write flushes the emulated
-// TLB, which made ping-pong latencies twice perftest's in the Soft-RoCE VM. The loops touch no
-// key-protected memory, so they run with the default value, and V8's is back whenever JS runs (progress
-// callbacks, the end of the run). A no-op without PKU.
-class DefaultPkru {
- public:
-  explicit DefaultPkru(bool wanted) : active_(wanted && Supported() && Read() != kDefault), saved_(active_ ? Read() : 0) { Apply(); }
-  ~DefaultPkru() { Restore(); }
-  DefaultPkru(const DefaultPkru&) = delete;
-  DefaultPkru& operator=(const DefaultPkru&) = delete;
-  void Apply() {
-    if (active_) Write(kDefault);
-  }
-  void Restore() {
-    if (active_) Write(saved_);
-  }
-
- private:
-  static constexpr uint32_t kDefault = 0x55555554;  // the kernel's init_pkru: key 0 open, others denied
-#if defined(__x86_64__)
-  static bool Supported() {
-    unsigned a, b, c, d;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && (c & (1u << 4)) != 0;  // OSPKE
-  }
-  static uint32_t Read() {
-    uint32_t eax, edx;
-    asm volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));  // rdpkru
-    return eax;
-  }
-  static void Write(uint32_t value) { asm volatile(".byte 0x0f, 0x01, 0xef" : : "a"(value), "c"(0), "d"(0) : "memory"); }  // wrpkru
-#else
-  static bool Supported() { return false; }
-  static uint32_t Read() { return kDefault; }
-  static void Write(uint32_t) {}
-#endif
-  const bool active_;
-  const uint32_t saved_;
-};
-
 constexpr int kPollBatch = 16;  // perftest's CTX_POLL_BATCH
 constexpr uint64_t kMinCalibrationNs = 10'000'000;
 
@@ -94,8 +51,6 @@ class Runner {
   }
 
   void Run() {
-    DefaultPkru pkru(!s_.keep_pkru);
-    pkru_ = &pkru;
     if (s_.events) {
       Arm(s_.send_cq);
       if (s_.recv_cq != s_.send_cq) Arm(s_.recv_cq);
@@ -158,9 +113,7 @@ class Runner {
     }
     if (s_.progress && now_ns_ >= next_progress_ns_) {
       next_progress_ns_ = now_ns_ + s_.progress_ns;
-      pkru_->Restore();
       s_.progress(duration() ? r_->sample_iters : std::max({r_->scnt, r_->ccnt, r_->rcnt}));
-      pkru_->Apply();
     }
   }
 
@@ -463,7 +416,6 @@ class Runner {
   uint32_t spins_ = 0;
   State state_ = State::kStart;
   ibv_sge sge_ = {};
-  DefaultPkru* pkru_ = nullptr;
 };
 
 }  // namespace

@@ -32,8 +32,7 @@ export const metrics: Metric[] = [
 /** The targets of the issue: C core within 1 % of perftest, TypeScript-driven within 5 %. */
 export const targets = { c: { latency: 1.01, throughput: 0.99 }, ts: { latency: 1.05, throughput: 0.95 } } as const;
 
-/** 'cPkru': the C core keeping Node's PKRU (--keep-pkru), a control run of the latency tests. */
-export type Tool = 'perftest' | 'c' | 'ts' | 'cPkru';
+export type Tool = 'perftest' | 'c' | 'ts';
 
 /** perftest's result columns: the line under the ' #bytes' heading, as numbers. */
 export function parsePerftest(output: string): Record<Metric['column'], number> | undefined {
@@ -65,7 +64,7 @@ export function median(values: number[]): number {
 
 export interface MetricResult {
   metric: Metric;
-  /** Per round, per tool (NaN where a run failed or, for cPkru, was not made). */
+  /** Per round, per tool (NaN where a run failed). */
   rounds: Array<Record<Tool, number>>;
   failures: string[];
 }
@@ -124,6 +123,10 @@ export function renderBenchmarks(env: Environment, results: MetricResult[], scal
     `Soft-RoCE (\`rdma_rxe\`, ${env.device}, GID index ${env.gidIndex}) on Linux ${env.kernel} inside the project's qemu VM: TCG`,
     `software emulation with ${env.cpus} vCPUs on a shared 2-core host, so every number is far below real hardware and noisy;`,
     'only the ratios between tools measured side by side mean anything. perftest ' + env.perftest + ', rdma-core ' + env.rdmaCore + ', Node ' + env.node + '.',
+    "The VM's CPU model has no protection keys (qemu `-cpu max,pku=off`, like this host's CPU): V8 guards its JIT code with",
+    "a key, so Node's threads carry a PKRU value of their own that Linux rewrites on every switch to and from the kernel",
+    "threads running rxe's work, and under TCG each rewrite flushes the emulated TLB. With PKU, Node processes paid that",
+    'about once per operation (ping-pong latency doubled); perftest did not. Real CPUs rewrite PKRU in a few cycles.',
     '',
     '## How',
     '',
@@ -160,24 +163,6 @@ export function renderBenchmarks(env: Environment, results: MetricResult[], scal
   for (const result of results) {
     const pct = (tool: Tool): string => `${fmt(spread(result.rounds.map((r) => r[tool])) * 100, 0)} %`;
     lines.push(`| ${result.metric.id} | ${pct('perftest')} | ${pct('c')} | ${pct('ts')} |`);
-  }
-  const controls = results.filter((r) => r.rounds.some((x) => Number.isFinite(x.cPkru)));
-  if (controls.length > 0) {
-    lines.push(
-      '',
-      "### Control: the C core keeping Node's PKRU",
-      '',
-      "The C core normally runs its loops with the kernel's default PKRU (native/bench_loops.cc explains why); with",
-      "`--keep-pkru` it keeps the value V8 gives Node's threads, as TypeScript code necessarily does. Same rounds:",
-      '',
-      "| Test | perftest | C core, Node's PKRU | ratio |",
-      '| --- | ---: | ---: | ---: |',
-    );
-    for (const r of controls) {
-      const perftest = median(r.rounds.map((x) => x.perftest));
-      const keep = median(r.rounds.map((x) => x.cPkru));
-      lines.push(`| ${r.metric.label} [${r.metric.unit}] | ${fmt(perftest)} | ${fmt(keep)} | ${fmt(keep / perftest, 3)} |`);
-    }
   }
   const failures = results.flatMap((r) => r.failures.map((f) => `- ${r.metric.id}: ${f}`));
   if (failures.length > 0) lines.push('', 'Runs that failed (left out of the medians):', '', ...failures);
@@ -222,21 +207,11 @@ export function shortfallNotes(results: MetricResult[], env: Environment): strin
   if (tsMissed.length === 0) notes.push('- The TypeScript driver meets its targets on every test.');
   if (tsMissed.length > 0) {
     const cost = env.callCosts.map((c) => `${c.label} ${c.usec.toFixed(2)} usec`).join(', ');
-    const control = results
-      .filter((r) => r.rounds.some((x) => Number.isFinite(x.cPkru)))
-      .map((r) => `${r.metric.id} ${(median(r.rounds.map((x) => x.cPkru)) / median(r.rounds.map((x) => x.perftest))).toFixed(2)}x`);
     notes.push(
-      `- TypeScript-driven, ${tsMissed.map((r) => `${r.metric.id} ${verdict(r, 'ts').ratio.toFixed(3)}`).join(', ')}. Two costs of this`,
-      '  emulated VM, both negligible on hardware:',
-      "  1. V8 gives Node's threads a PKRU value of their own (it guards JIT code with a protection key). Linux rewrites PKRU",
-      "     on every switch to and from the kernel threads that run rxe's work (kworker, ksoftirqd), which preempt a",
-      '     busy-polling loop about once per operation here,',
-      "     and under qemu's TCG each rewrite flushes the emulated TLB. The C core sidesteps it by running its loops with the",
-      "     kernel's default value; keeping Node's instead (control table above) costs it" +
-        (control.length > 0 ? ` ${control.join(', ')} perftest's latency.` : ' as much.'),
-      '     TypeScript cannot drop V8\'s value, and after each flush it touches many more pages than a C loop.',
-      `  2. Every post and every poll is a call through N-API, which costs microseconds here (${cost})`,
-      '     against tens of microseconds per rxe operation; on hardware such calls cost tens of nanoseconds.',
+      `- TypeScript-driven, ${tsMissed.map((r) => `${r.metric.id} ${verdict(r, 'ts').ratio.toFixed(3)}`).join(', ')}. A cost of this`,
+      '  emulated VM, negligible on hardware:',
+      `  every post and every poll is a call through N-API, which costs microseconds here (${cost})`,
+      '  against tens of microseconds per rxe operation; on hardware such calls cost tens of nanoseconds.',
       '  The driver already takes the cheapest path the binding has: prepared work requests posted with no arguments,',
       '  `cq.poll` into a reused batch, one `process.hrtime.bigint()` stamp per iteration.',
     );

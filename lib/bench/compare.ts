@@ -80,9 +80,8 @@ function pick(report: BenchReport, metric: Metric): number {
 class Agents {
   #pair: [Agent, Agent] = [startAgent(), startAgent()];
 
-  async run(metric: Metric, common: string[], host: string, tool: 'c' | 'ts' | 'cPkru'): Promise<number> {
-    const driver = tool === 'ts' ? 'ts' : 'c';
-    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', driver, ...(tool === 'cPkru' ? ['--keep-pkru'] : [])];
+  async run(metric: Metric, common: string[], host: string, tool: 'c' | 'ts'): Promise<number> {
+    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', tool];
     const [serverAgent, clientAgent] = this.#pair;
     const [server, client] = await Promise.all([ask(serverAgent, argv), ask(clientAgent, [argv[0]!, host, ...argv.slice(1)])]);
     if (client.error || server.error || !client.report) {
@@ -191,8 +190,8 @@ async function main(argv: string[]): Promise<number> {
     for (let round = 1; round <= rounds; round++) {
       for (const result of results) {
         const m = result.metric;
-        const sample = { perftest: NaN, c: NaN, ts: NaN, cPkru: NaN };
-        const all: Tool[] = m.kind === 'latency' ? ['perftest', 'c', 'ts', 'cPkru'] : ['perftest', 'c', 'ts'];
+        const sample = { perftest: NaN, c: NaN, ts: NaN };
+        const all: Tool[] = ['perftest', 'c', 'ts'];
         // The order rotates from round to round, so no tool always runs first (or right after another).
         const tools = all.map((_, i) => all[(i + round) % all.length]!);
         for (const tool of tools) {

@@ -22,7 +22,6 @@ export const runInC: LoopDriver = async (res, plan, progress) => {
     rxPosted: plan.prepost,
     events: plan.events,
     record: plan.record,
-    keepPkru: plan.keepPkru,
     stallMs: plan.stallMs,
     idleMs: plan.idleMs,
   };

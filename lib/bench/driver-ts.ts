@@ -110,10 +110,29 @@ class Runner {
     throw error;
   }
 
-  /** Polls until `cq` yields completions into the batch (0 once a timed run has ended). */
-  async pollWait(cq: CompletionQueue): Promise<number> {
+  /**
+   * Polls until `cq` yields completions into the batch (0 once a timed run has ended). Busy polling stays
+   * synchronous (an await per completion would cost a microtask turn each); -e sleeps on the channel.
+   */
+  pollWait(cq: CompletionQueue): number | Promise<number> {
+    return this.#plan.events ? this.#pollEvents(cq) : this.#pollBusy(cq);
+  }
+
+  #pollBusy(cq: CompletionQueue): number {
     for (;;) {
-      const n = this.#plan.events ? await this.waitPoll(cq) : cq.poll(this.#batch).count;
+      const n = cq.poll(this.#batch).count;
+      if (n > 0) {
+        this.activity();
+        return n;
+      }
+      if (this.ended) return 0;
+      this.spin();
+    }
+  }
+
+  async #pollEvents(cq: CompletionQueue): Promise<number> {
+    for (;;) {
+      const n = await this.waitPoll(cq);
       if (n > 0) {
         this.activity();
         return n;
@@ -177,7 +196,8 @@ async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void>
     while (run.scnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended)) {
       r.spin();
       if ((run.rcnt < plan.iters || r.duration) && !(plan.initiator && run.scnt === 0)) {
-        if ((await r.pollWait(res.recvCq)) === 0) break;
+        const polled = r.pollWait(res.recvCq);
+        if ((typeof polled === 'number' ? polled : await polled) === 0) break;
         r.check(r.batch, 0, 'receive');
         if (!plan.initiator && run.rcnt === 0) r.startClock();
         run.rcnt++;
@@ -193,7 +213,8 @@ async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void>
         const signal = run.scnt % plan.cqMod === 0 || (!r.duration && run.scnt === plan.iters);
         if (signal) {
           signaled.post();
-          if ((await r.pollWait(res.sendCq)) === 0) break;
+          const polled = r.pollWait(res.sendCq);
+          if ((typeof polled === 'number' ? polled : await polled) === 0) break;
           r.check(r.batch, 0, 'send');
           run.ccnt++;
         } else {
@@ -234,7 +255,8 @@ async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void
         write.post();
       }
       if (run.ccnt < plan.iters || r.duration) {
-        if ((await r.pollWait(res.sendCq)) === 0) break;
+        const polled = r.pollWait(res.sendCq);
+        if ((typeof polled === 'number' ? polled : await polled) === 0) break;
         r.check(r.batch, 0, 'RDMA write');
         run.ccnt++;
       }
@@ -257,7 +279,8 @@ async function latRoundTrip(r: Runner, res: Resources, plan: LoopPlan): Promise<
       if (posted) posted[run.scnt] = r.stamp();
       run.scnt++;
       request.post();
-      if ((await r.pollWait(res.sendCq)) === 0) break;
+      const polled = r.pollWait(res.sendCq);
+      if ((typeof polled === 'number' ? polled : await polled) === 0) break;
       r.check(r.batch, 0, what);
       run.ccnt++;
       if (r.sampling) run.sampleIters++;

@@ -31,8 +31,6 @@ export interface LoopPlan {
   events: boolean;
   /** A timestamp per post and completion, for the peak bandwidth. */
   record: boolean;
-  /** C core: keep V8's PKRU during the loop (a diagnostic of what it costs under emulation). */
-  keepPkru: boolean;
   stallMs: number;
   /** Receivers over UC/UD: stop once nothing arrived for this long (messages can be lost). */
   idleMs: number;
@@ -97,7 +95,6 @@ export function planLoop(options: BenchOptions, server: boolean, res: Resources,
     postList: options.postList,
     events: options.events,
     record: info.kind === 'bw' && !options.noPeak && options.iters > 0,
-    keepPkru: options.keepPkru,
     stallMs: STALL_MS,
     idleMs: loop === Loop.BwRecv && options.connection !== 'RC' ? UNRELIABLE_IDLE_MS : 0,
     prepost: receives ? (options.iters > 0 ? Math.min(options.rxDepth, options.iters) : options.rxDepth) : 0,

@@ -38,8 +38,6 @@ export interface BenchOptions {
   mtu?: number;
   /** Where the loops run: the C core (like perftest) or TypeScript through the binding. */
   driver: Driver;
-  /** Diagnostic: the C loops keep V8's PKRU instead of the kernel's default (see native/bench_loops.cc). */
-  keepPkru: boolean;
   json: boolean;
   plot?: string;
   help: boolean;
@@ -81,7 +79,6 @@ const flags: Flag[] = [
   // Accepted so perftest command lines work unchanged; the cycle counter here is calibrated per run.
   { short: 'F', long: 'CPU-freq', type: 'bool' },
   { long: 'driver', key: 'driver', type: 'choice', choices: ['c', 'ts'] },
-  { long: 'keep-pkru', key: 'keepPkru', type: 'bool' },
   { long: 'json', key: 'json', type: 'bool' },
   { long: 'plot', key: 'plot', type: 'string' },
   { short: 'h', long: 'help', key: 'help', type: 'bool' },
@@ -115,8 +112,6 @@ tests: ${testNames.join(' ')}
   -m, --mtu=<bytes>          path MTU (default: the port's active MTU)
       --driver=<c|ts>        run the loops in the C core (default) or drive each post and poll from
                              TypeScript through the binding
-      --keep-pkru            (diagnostic) the C loops keep Node's PKRU register value instead of the
-                             kernel's default; under qemu TCG each switch then flushes the emulated TLB
       --json                 print the results as JSON
       --plot=<file.svg>      with -a: plot latency or bandwidth against size
 `;
@@ -215,7 +210,6 @@ export function resolveOptions(parsed: ParsedArgs, server = parsed.host === unde
     atomicType: g.atomicType ?? 'FETCH_AND_ADD',
     mtu: g.mtu,
     driver: g.driver ?? 'c',
-    keepPkru: g.keepPkru ?? false,
     json: g.json ?? false,
     plot: g.plot,
     help: g.help ?? false,
@@ -278,7 +272,7 @@ export function runSizes(options: Pick<BenchOptions, 'all' | 'size'>, maxSize = 
  */
 export const shapeKeys = [
   'size', 'all', 'iters', 'duration', 'margin', 'connection', 'inlineSize', 'postList', 'cqMod', 'txDepth', 'rxDepth',
-  'events', 'odp', 'atomicType', 'mtu', 'driver', 'keepPkru', 'rdmaCm',
+  'events', 'odp', 'atomicType', 'mtu', 'driver', 'rdmaCm',
 ] as const satisfies readonly Key[];
 export type Shape = Pick<BenchOptions, (typeof shapeKeys)[number]>;
 

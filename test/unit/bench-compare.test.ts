@@ -37,13 +37,13 @@ test('medians, spreads and verdicts against the targets', () => {
   assert.ok(Number.isNaN(median([])));
   assert.equal(spread([9, 10, 11]), 0.2);
   assert.ok(Number.isNaN(spread([1])));
-  const lat: MetricResult = { metric: metrics[0]!, rounds: [{ perftest: 40, c: 40.2, ts: 50, cPkru: 80 }, { perftest: 40, c: 40.4, ts: 41, cPkru: 82 }], failures: [] };
+  const lat: MetricResult = { metric: metrics[0]!, rounds: [{ perftest: 40, c: 40.2, ts: 50 }, { perftest: 40, c: 40.4, ts: 41 }], failures: [] };
   assert.deepEqual(verdict(lat, 'c'), { perftest: 40, value: 40.3, ratio: 40.3 / 40, met: true });
   assert.equal(verdict(lat, 'ts').met, false, '45.5 / 40 is above 1.05');
-  const rate: MetricResult = { metric: metrics[4]!, rounds: [{ perftest: 0.02, c: 0.0199, ts: 0.018, cPkru: NaN }], failures: [] };
+  const rate: MetricResult = { metric: metrics[4]!, rounds: [{ perftest: 0.02, c: 0.0199, ts: 0.018 }], failures: [] };
   assert.equal(verdict(rate, 'c').met, true);
   assert.equal(verdict(rate, 'ts').met, false);
-  const broken: MetricResult = { metric: metrics[4]!, rounds: [{ perftest: NaN, c: 1, ts: 1, cPkru: NaN }], failures: ['x'] };
+  const broken: MetricResult = { metric: metrics[4]!, rounds: [{ perftest: NaN, c: 1, ts: 1 }], failures: ['x'] };
   assert.equal(verdict(broken, 'c').met, false, 'no perftest number, no verdict');
 });
 
@@ -54,7 +54,7 @@ test('BENCHMARKS.md holds the table, every round, the notes and the sweep', () =
   };
   const results: MetricResult[] = metrics.map((metric) => ({
     metric,
-    rounds: [{ perftest: 10, c: 10, ts: metric.kind === 'latency' ? 20 : 5, cPkru: metric.kind === 'latency' ? 18 : NaN }],
+    rounds: [{ perftest: 10, c: 10, ts: metric.kind === 'latency' ? 20 : 5 }],
     failures: metric.id === 'read_bw' ? ['round 1, ts: boom'] : [],
   }));
   const notes = shortfallNotes(results, env);
@@ -70,5 +70,4 @@ test('BENCHMARKS.md holds the table, every round, the notes and the sweep', () =
   assert.ok(md.includes('- read_bw: round 1, ts: boom'));
   assert.ok(md.includes('| 1 | 2 | 500.0 | 700.0 | 12.0 | 30.0 | 20000 | 0.050000 |'));
   assert.ok(md.includes('failed: stalled'));
-  assert.ok(md.includes("| send latency, 2 B [usec] | 10.00 | 18.00 | 1.800 |"), 'the PKRU control of the latency tests');
 });
