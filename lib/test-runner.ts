@@ -40,6 +40,10 @@ async function twoHostStage(filter?: string): Promise<number> {
   }
   // The same files in the same order on both hosts: each test plays its host's role.
   if (inPair()) return nodeTest(files, ['--test-concurrency=1']);
+  if (insideVm()) {
+    console.error('two-host tests: they run in a pair of linked VMs (rdma-node test twohost on the host), not inside one');
+    return 1;
+  }
   console.log('# two-host tests: two Soft-RoCE VMs linked to each other, each running its side of every test');
   const started = Date.now();
   try {

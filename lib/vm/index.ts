@@ -17,6 +17,7 @@ import { bootQemu } from './qemu';
 import { requireTools } from './tools';
 
 export { cachedKernels, ensureKernel, type Kernel, type Suite } from './kernel';
+export { hostRole, type HostRole } from './pair';
 
 export interface VmOptions {
   /** 'auto' (default): sid's kernel (rxe with ODP), bookworm's when sid cannot be fetched or booted. */
