@@ -21,9 +21,11 @@ const usage = `usage: rdma-node <command>
                         output; server without host, client with it (rdma-node bench --help)
   demo [--device NAME]  ping-pong, write/read integrity and bandwidth on a device
                         (inside the Soft-RoCE VM when this host has no RDMA device)
-  test [unit|device|all] [--filter TEXT]
-                        run the test suites (device tests in the VM when needed)
-  vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help)
+  test [unit|device|twohost|all] [--filter TEXT]
+                        run the test suites (device tests in the VM when needed, two-host tests in
+                        two linked VMs)
+  vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help);
+                        --hosts 2 runs it in two VMs linked to each other
 
   rc_pingpong | ud_pingpong | srq_pingpong [options] [server]
                         rdma-core's ibv_*_pingpong, same flags and wire protocol (interoperate with them)

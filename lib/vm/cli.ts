@@ -1,14 +1,21 @@
 /** `rdma-node vm`: run a command inside the Soft-RoCE VM. */
 import { cachedKernels, ensureKernel, runInVm, type VmOptions } from './index';
+import { interruptible } from './interrupt';
 import { stderrLog } from './paths';
 
-const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--] COMMAND [ARG...]
+const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--hosts 1|2] [--] COMMAND [ARG...]
        rdma-node vm --fetch [--kernel auto|sid|bookworm]
 
 Runs COMMAND inside a throwaway qemu VM whose kernel has rdma_rxe, with rxe0 created on its eth0
 (10.0.2.15), the host's / shared read-only and the current directory read-write; exits with COMMAND's
 status. The kernel is Debian sid's (rxe with ODP), or bookworm's 6.1 when sid's cannot be fetched or
-booted. --fetch only downloads the current kernel into the cache and lists what is cached.`;
+booted. --fetch only downloads the current kernel into the cache and lists what is cached.
+
+--hosts 2 runs COMMAND in two such VMs at once, joined by a private link (a socket between the two qemu
+processes) with an rxe device, rxe1, on it in each: host0 is 10.77.0.1, host1 10.77.0.2. Each command
+sees RDMA_NODE_HOST_INDEX (0 or 1), RDMA_NODE_ADDRESS, RDMA_NODE_PEER (the other's address) and
+RDMA_NODE_DEVICE (rxe1); output lines are prefixed [host0] and [host1]. Exits with the first nonzero
+status; if either fails, the other is stopped 15 s later.`;
 
 export interface VmArgs {
   options: VmOptions;
@@ -55,6 +62,11 @@ export function parseVmArgs(argv: string[]): VmArgs {
         args.options.cpus = number(arg, value, true);
         i++;
         break;
+      case '--hosts':
+        if (value !== '1' && value !== '2') throw new Error('--hosts is 1 or 2');
+        args.options.hosts = Number(value) as 1 | 2;
+        i++;
+        break;
       case '--fetch':
         args.fetch = true;
         break;
@@ -98,5 +110,5 @@ export async function main(argv: string[]): Promise<number> {
     console.error(usage);
     return 1;
   }
-  return runInVm(args.command, args.options);
+  return interruptible((signal) => runInVm(args.command, { ...args.options, signal }));
 }

@@ -1,7 +1,7 @@
 /**
  * The guest's /init (busybox sh) and the markers it prints on the console. It loads the modules, mounts
  * the host's root read-only with tmpfs over /tmp and /run and the project read-write at its own path,
- * brings up the network and an rxe device, then runs the job's script in a chroot and reports its exit
+ * brings up the network and an rxe device (rxe0 on eth0, or one on the link to another VM), then runs the job's script in a chroot and reports its exit
  * status (in the job directory and on the console).
  *
  * Markers start with a nonce chosen per run and passed on the kernel command line (the kernel hands
@@ -11,6 +11,13 @@
 
 /** The kernel command line parameter carrying the nonce; init sees it as $rdma_node_run. */
 export const NONCE_PARAMETER = 'rdma_node_run';
+
+/**
+ * The kernel command line parameter describing a second NIC linked to another VM (see pair.ts):
+ * `MAC,ADDRESS/PREFIX,DEVICE`. Init puts the address on the NIC with that MAC and creates the rxe device
+ * there instead of rxe0 on eth0.
+ */
+export const LINK_PARAMETER = 'rdma_node_link';
 
 export const guestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -44,13 +51,23 @@ fi
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
-chroot $H /usr/bin/rdma link add rxe0 type rxe netdev eth0 || fail "rdma link add rxe0 failed"
+NET=eth0
+DEV=rxe0
+L="$${LINK_PARAMETER}"
+if [ -n "$L" ]; then
+  mac=\${L%%,*}; L=\${L#*,}; addr=\${L%%,*}; DEV=\${L#*,}; NET=
+  for n in /sys/class/net/*; do [ "$(cat $n/address)" = "$mac" ] && NET=\${n##*/}; done
+  [ -n "$NET" ] || fail "no network interface has the link's MAC $mac"
+  ip link set $NET up
+  ip addr add $addr dev $NET || fail "cannot put $addr on $NET"
+fi
+chroot $H /usr/bin/rdma link add $DEV type rxe netdev $NET || fail "rdma link add $DEV failed"
 i=0
-until grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state 2>/dev/null; do
-  i=$((i + 1)); [ $i -gt 100 ] && fail "the rxe0 port did not become ACTIVE within 10 s"
+until grep -q ACTIVE /sys/class/infiniband/$DEV/ports/1/state 2>/dev/null; do
+  i=$((i + 1)); [ $i -gt 100 ] && fail "the $DEV port did not become ACTIVE within 10 s"
   sleep 0.1
 done
-echo "$M ready"
+echo "$M ready $DEV on $NET"
 # env -i: the command sees only what run.sh exports, not init's environment.
 chroot $H /usr/bin/env -i /bin/sh /run/rdma-node-job/run.sh </dev/null
 status=$?
@@ -60,7 +77,7 @@ echo "$M exit $status"
 poweroff -f
 `;
 
-export type Marker = { kind: 'ready' } | { kind: 'exit'; status: number } | { kind: 'failed'; reason: string };
+export type Marker = { kind: 'ready'; detail: string } | { kind: 'exit'; status: number } | { kind: 'failed'; reason: string };
 
 /**
  * Splits a console line (\r already removed) into the command's output and the marker, if any. A marker
@@ -71,7 +88,7 @@ export function parseConsoleLine(line: string, nonce: string): { text: string; m
   if (at < 0) return { text: line };
   const text = line.slice(0, at);
   const [word, ...rest] = line.slice(at + nonce.length + 1).split(' ');
-  if (word === 'ready') return { text, marker: { kind: 'ready' } };
+  if (word === 'ready') return { text, marker: { kind: 'ready', detail: rest.join(' ') } };
   if (word === 'exit' && /^\d+$/.test(rest[0] ?? '')) return { text, marker: { kind: 'exit', status: Number(rest[0]) } };
   if (word === 'failed') return { text, marker: { kind: 'failed', reason: rest.join(' ') } };
   return { text: line };

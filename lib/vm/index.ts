@@ -1,20 +1,23 @@
 /**
  * Runs a command inside a throwaway qemu VM whose Debian kernel has rdma_rxe: the host's filesystem
- * shared read-only, the working directory read-write, and an rxe device (rxe0) already created.
+ * shared read-only, the working directory read-write, and an rxe device (rxe0) already created; or in
+ * two such VMs linked to each other (hosts: 2).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { ensureInitramfs } from './initramfs';
 import { jobScript } from './job';
 import { ensureKernel, type Kernel, type Suite } from './kernel';
 import { stderrLog, type Log } from './paths';
+import { BootFailure, combine, guestFor, PEER_GRACE_MS, statusOf, type Guest } from './guest';
+import { freeUdpPorts, pairHosts } from './pair';
 import { bootQemu } from './qemu';
 import { requireTools } from './tools';
 
 export { cachedKernels, ensureKernel, type Kernel, type Suite } from './kernel';
+export { hostRole, type HostRole } from './pair';
 
 export interface VmOptions {
   /** 'auto' (default): sid's kernel (rxe with ODP), bookworm's when sid cannot be fetched or booted. */
@@ -31,12 +34,16 @@ export interface VmOptions {
   log?: Log;
   /** The guest console (the command's stdout and stderr); default: this process's stdout. */
   output?: (line: string) => void;
+  /**
+   * 2: run the command in two VMs at once, linked by a private network with an rxe device on it in each
+   * (see pair.ts for the environment that tells each its role); the run fails if either fails.
+   */
+  hosts?: 1 | 2;
+  /** Stops the VMs (and rejects) when aborted. */
+  signal?: AbortSignal;
 }
 
 const baseEnv = { HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'dumb', LANG: 'C.UTF-8' };
-
-/** Thrown when a kernel could not run the command at all: worth trying the next kernel. */
-class BootFailure extends Error {}
 
 async function runWith(kernel: Kernel, command: string[], options: VmOptions, log: Log): Promise<number> {
   let initramfs: string;
@@ -46,41 +53,62 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
     throw new BootFailure(`cannot build the initramfs for Linux ${kernel.version}: ${(error as Error).message}`);
   }
   const cwd = resolve(options.cwd ?? process.cwd());
-  // The job directory is the guest's third share: the script to run in, the exit status out.
-  const jobDir = mkdtempSync(join(tmpdir(), 'rdma-node-vm-'));
+  const hosts = options.hosts === 2 ? pairHosts(await freeUdpPorts()) : undefined;
+  const output = options.output ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const guests = (hosts ?? [undefined]).map((host) => guestFor(host, log, output));
+  const stop = new AbortController();
+  const interrupt = (): void => stop.abort();
+  options.signal?.addEventListener('abort', interrupt);
+  if (options.signal?.aborted) stop.abort();
+  let grace: NodeJS.Timeout | undefined;
   try {
-    writeFileSync(join(jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, ...options.env } }));
-    if (cwd !== '/') writeFileSync(join(jobDir, 'project'), cwd);
-    log(`booting Linux ${kernel.version} (qemu, software emulation: expect it to be slow)`);
+    for (const guest of guests) {
+      writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, ...options.env, ...guest.host?.env } }));
+      if (cwd !== '/') writeFileSync(join(guest.jobDir, 'project'), cwd);
+    }
+    const what = hosts
+      ? `two VMs with Linux ${kernel.version}, linked through UDP ports ${hosts.map((h) => h.link.localPort).join(' and ')} (${hosts.map((h) => `host${h.index} ${h.env.RDMA_NODE_ADDRESS}`).join(', ')}, ${hosts[0].link.device} on each)`
+      : `Linux ${kernel.version}`;
+    log(`booting ${what} (qemu, software emulation: expect it to be slow)`);
     const started = Date.now();
     const timeoutMs = options.timeoutMs ?? 30 * 60_000;
-    const result = await bootQemu({
-      vmlinuz: kernel.vmlinuz,
-      initramfs,
-      jobDir,
-      projectDir: cwd === '/' ? undefined : cwd,
-      memoryMiB: options.memoryMiB ?? 3072,
-      cpus: options.cpus ?? 2,
-      timeoutMs,
-      nonce: `rdma-node-vm-${randomBytes(6).toString('hex')}`,
-      output: options.output ?? ((line) => process.stdout.write(`${line}\n`)),
-      log,
-    });
-    if (result.timedOut) throw new Error(`the VM run exceeded ${Math.round(timeoutMs / 1000)} s and was stopped`);
-    if (!result.ready) {
-      const why = result.failure ?? `the guest stopped; its last console lines: ${result.tail.join(' | ') || '(none)'}`;
-      throw new BootFailure(`Linux ${kernel.version} did not get as far as running the command: ${why}`);
-    }
-    // The status file survives a console that garbled the marker; the marker covers a failed write.
-    const statusFile = join(jobDir, 'status');
-    const status = existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8').trim()) : result.status;
-    if (status === undefined || !Number.isInteger(status)) {
-      throw new Error(`the command started in the VM but no exit status came back (${result.failure ?? 'did the guest crash?'})`);
-    }
-    log(`VM finished in ${((Date.now() - started) / 1000).toFixed(1)} s, command exit status ${status}`);
+    const failed = (guest: Guest): void => {
+      if (!hosts || grace || stop.signal.aborted) return;
+      guest.log(`failed; stopping the other VM in ${PEER_GRACE_MS / 1000} s unless it ends first`);
+      grace = setTimeout(() => stop.abort(), PEER_GRACE_MS);
+    };
+    const boot = (guest: Guest): Promise<number> =>
+      bootQemu({
+        vmlinuz: kernel.vmlinuz,
+        initramfs,
+        jobDir: guest.jobDir,
+        projectDir: cwd === '/' ? undefined : cwd,
+        memoryMiB: options.memoryMiB ?? (hosts ? 2048 : 3072),
+        // Two vCPUs each would be four busy threads on a two-core host: round trips took 5x longer.
+        cpus: options.cpus ?? (hosts ? 1 : 2),
+        timeoutMs,
+        signal: stop.signal,
+        link: guest.host?.link,
+        nonce: `rdma-node-vm-${randomBytes(6).toString('hex')}`,
+        output: guest.output,
+        log: guest.log,
+      })
+        .then((result) => statusOf(guest, kernel, result, timeoutMs, started, options.signal))
+        .then((status) => {
+          if (status !== 0) failed(guest);
+          return status;
+        }, (error: unknown) => {
+          failed(guest);
+          throw error;
+        });
+    const status = combine(await Promise.allSettled(guests.map(boot)));
+    if (hosts) log(`both VMs finished in ${((Date.now() - started) / 1000).toFixed(1)} s, status ${status}`);
     return status;
   } finally {
-    rmSync(jobDir, { recursive: true, force: true });
+    clearTimeout(grace);
+    stop.abort();
+    options.signal?.removeEventListener('abort', interrupt);
+    for (const guest of guests) rmSync(guest.jobDir, { recursive: true, force: true });
   }
 }
 

@@ -7,10 +7,11 @@ import { test } from 'node:test';
 
 import { parseDepends, parseMirror, parseSize, parseStanzas } from '../../lib/vm/apt';
 import { parseVmArgs } from '../../lib/vm/cli';
-import { guestInit, NONCE_PARAMETER, parseConsoleLine } from '../../lib/vm/guest-init';
+import { guestInit, LINK_PARAMETER, NONCE_PARAMETER, parseConsoleLine } from '../../lib/vm/guest-init';
 import { jobScript, shellQuote } from '../../lib/vm/job';
 import { cachedKernels, imageVersion } from '../../lib/vm/kernel';
 import { moduleName, resolveModules } from '../../lib/vm/modules';
+import { pairHosts } from '../../lib/vm/pair';
 import { cacheRoot } from '../../lib/vm/paths';
 import { qemuArgs } from '../../lib/vm/qemu';
 import { findTool } from '../../lib/vm/tools';
@@ -100,7 +101,8 @@ test('a job script hands sh exactly the words and environment it was given', () 
 test('console lines: markers of this run only, also after output that had no newline', () => {
   const nonce = 'rdma-node-vm-0123456789ab';
   assert.deepEqual(parseConsoleLine('hello', nonce), { text: 'hello' });
-  assert.deepEqual(parseConsoleLine(`${nonce} ready`, nonce), { text: '', marker: { kind: 'ready' } });
+  assert.deepEqual(parseConsoleLine(`${nonce} ready`, nonce), { text: '', marker: { kind: 'ready', detail: '' } });
+  assert.deepEqual(parseConsoleLine(`${nonce} ready rxe1 on eth1`, nonce), { text: '', marker: { kind: 'ready', detail: 'rxe1 on eth1' } });
   assert.deepEqual(parseConsoleLine(`${nonce} exit 7`, nonce), { text: '', marker: { kind: 'exit', status: 7 } });
   assert.deepEqual(parseConsoleLine(`no newline${nonce} exit 0`, nonce), { text: 'no newline', marker: { kind: 'exit', status: 0 } });
   assert.deepEqual(parseConsoleLine(`${nonce} failed insmod 9p.ko failed`, nonce), { text: '', marker: { kind: 'failed', reason: 'insmod 9p.ko failed' } });
@@ -112,7 +114,26 @@ test('console lines: markers of this run only, also after output that had no new
 test('the guest init is valid sh and reads the nonce from the kernel command line', () => {
   assert.equal(spawnSync('sh', ['-n'], { input: guestInit }).status, 0);
   assert.match(guestInit, new RegExp(`M="\\$${NONCE_PARAMETER}"`));
-  assert.match(guestInit, /rdma link add rxe0 type rxe netdev eth0/);
+  assert.match(guestInit, /DEV=rxe0/);
+  assert.match(guestInit, /rdma link add \$DEV type rxe netdev \$NET/);
+});
+
+test('the guest init finds the link NIC by MAC and takes its address and device from the kernel command line', () => {
+  // The parsing lines of init, run against a fake /sys/class/net.
+  const dir = mkdtempSync(join(tmpdir(), 'vm-init-'));
+  try {
+    for (const [name, mac] of [['eth0', '52:54:00:12:34:56'], ['eth1', '52:54:00:77:00:02']]) {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'address'), `${mac}\n`);
+    }
+    const lines = guestInit.split('\n');
+    const from = lines.findIndex((l) => l.startsWith('  mac='));
+    const script = [`L="$${LINK_PARAMETER}"`, lines[from]!, lines[from + 1]!.replace('/sys/class/net', dir), 'echo "$NET $addr $DEV"'].join('\n');
+    const run = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { [LINK_PARAMETER]: '52:54:00:77:00:02,10.77.0.2/24,rxe1' } });
+    assert.equal(run.stdout, 'eth1 10.77.0.2/24 rxe1\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('vm arguments: options, then the command after -- or the first word', () => {
@@ -123,6 +144,8 @@ test('vm arguments: options, then the command after -- or the first word', () =>
     options: { memoryMiB: 2048, cpus: 1 }, command: ['sh', '-c', 'exit 3'], fetch: false, help: false,
   });
   assert.deepEqual(parseVmArgs(['--', '--kernel']).command, ['--kernel']);
+  assert.deepEqual(parseVmArgs(['--hosts', '2', '--', 'node', 't.js']), { options: { hosts: 2 }, command: ['node', 't.js'], fetch: false, help: false });
+  assert.throws(() => parseVmArgs(['--hosts', '3', 'ls']), /1 or 2/);
   assert.equal(parseVmArgs(['--fetch']).fetch, true);
   assert.throws(() => parseVmArgs(['--kernel', 'trixie']), /auto, sid or bookworm/);
   assert.throws(() => parseVmArgs(['--timeout', '-1', 'ls']), /positive/);
@@ -143,6 +166,19 @@ test('qemu runs under TCG with the shares, the nonce and a restricted user netwo
   assert.match(joined, /user,id=n0,restrict=on/);
   assert.match(args[args.indexOf('-append') + 1]!, new RegExp(` ${NONCE_PARAMETER}=N$`));
   assert.doesNotMatch(joined, /kvm/);
+  assert.doesNotMatch(joined, /n1|rdma_node_link/);
+});
+
+test('qemu for a pair host: a second NIC on UDP to the peer\'s port, with its MAC; the link on the kernel command line', () => {
+  const [, host1] = pairHosts([5000, 5001]);
+  const args = qemuArgs({
+    vmlinuz: '/k', initramfs: '/i', jobDir: '/tmp/j', memoryMiB: 2048, cpus: 1, timeoutMs: 1, nonce: 'N', link: host1.link, output: () => {}, log: () => {},
+  });
+  const joined = args.join(' ');
+  assert.match(joined, /-netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 /);
+  assert.match(joined, /-netdev socket,id=n1,udp=127\.0\.0\.1:5000,localaddr=127\.0\.0\.1:5001 -device virtio-net-pci,netdev=n1,mac=52:54:00:77:00:02$/);
+  assert.match(args[args.indexOf('-append') + 1]!, new RegExp(` ${NONCE_PARAMETER}=N ${LINK_PARAMETER}=52:54:00:77:00:02,10\\.77\\.0\\.2/24,rxe1$`));
+  assert.equal(args[args.indexOf('-smp') + 1], '1');
 });
 
 test('the cache: its root, and only completely fetched kernels count', () => {
