@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { ours, start, tcpPair, type Run } from './processes';
+import { benchRows as rows, ours, start, tcpPair, type Run } from './processes';
 
 // `rdma-node bench` as people run it: server and client in two processes on the rxe device, talking
 // over TCP, checked on what they print (perftest's columns) rather than on how fast they are.
@@ -21,19 +21,6 @@ async function pair(test: string, args: string[], serverArgs: string[] = []): Pr
   assert.equal(server.status, 0, `server failed:\n${server.output}`);
   assert.equal(client.status, 0, `client failed:\n${client.output}`);
   return [server, client];
-}
-
-/** The result lines under the column heading. */
-function rows(output: string): string[][] {
-  const lines = output.split('\n');
-  const at = lines.findIndex((l) => l.startsWith(' #bytes'));
-  assert.ok(at >= 0, `no result heading in:\n${output}`);
-  const out: string[][] = [];
-  for (const line of lines.slice(at + 1)) {
-    if (line.startsWith('---')) break;
-    out.push(line.trim().split(/\s+/));
-  }
-  return out;
 }
 
 const number = /^\d+(\.\d+)?$/;

@@ -1,4 +1,5 @@
 /** Running peers as separate processes: our CLI tools, rdma-core's C programs, endpoint scripts. */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -75,4 +76,17 @@ export async function cmPair(server: string[], client: string[]): Promise<[Run, 
 /** "QPN 0x00001a" values of the `label` lines ("local address" or "remote address"). */
 export function qpns(output: string, label: string): number[] {
   return [...output.matchAll(new RegExp(`${label}:\\s+LID 0x[0-9a-f]+, QPN 0x([0-9a-f]+)`, 'g'))].map((m) => parseInt(m[1]!, 16));
+}
+
+/** The result rows under perftest's column heading. */
+export function benchRows(output: string): string[][] {
+  const lines = output.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(' #bytes'));
+  assert.ok(at >= 0, `no result heading in:\n${output}`);
+  const out: string[][] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (line.startsWith('---')) break;
+    out.push(line.trim().split(/\s+/));
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ours, start, type Run } from '../device/processes';
+import { benchRows as rows, ours, start, type Run } from '../device/processes';
 import { perftestGid, role, runRetrying } from './sides';
 
 // `rdma-node bench` with the server on host 0 and the client on host 1, as on two machines: both must
@@ -9,19 +9,6 @@ import { perftestGid, role, runRetrying } from './sides';
 
 function bench(test: string, p: number, args: string[]): string[] {
   return ours('bench', test, ...(role.server ? [] : [role.peer]), '-d', role.device, '-x', '1', '-p', String(p), ...(role.server ? [] : args));
-}
-
-/** The result rows under perftest's column heading. */
-function rows(output: string): string[][] {
-  const lines = output.split('\n');
-  const at = lines.findIndex((l) => l.startsWith(' #bytes'));
-  assert.ok(at >= 0, `no result heading in:\n${output}`);
-  const out: string[][] = [];
-  for (const line of lines.slice(at + 1)) {
-    if (line.startsWith('---')) break;
-    out.push(line.trim().split(/\s+/));
-  }
-  return out;
 }
 
 async function run(test: string, p: number, args: string[]): Promise<Run> {
