@@ -78,7 +78,11 @@ export class MemoryRegion implements Disposable {
     return { addr: this.addr + BigInt(offset), rkey: this.rkey, length };
   }
 
-  /** Deregisters (or returns a cached registration to its cache); the buffer may be collected afterwards. Idempotent. */
+  /**
+   * Deregisters (or returns a cached registration to its cache); the buffer may be collected afterwards: a
+   * cache holds no reference to it (its entry goes when the buffer is collected or its memory unmapped).
+   * Idempotent.
+   */
   close(): void {
     this.#native.close();
   }

@@ -314,10 +314,14 @@ export interface NativeTesting {
   mapFile(path: string): ArrayBuffer;
   /** An ArrayBuffer over 4096 bytes of a memfd mapped shared. */
   mapShared(): ArrayBuffer;
+  /** A new thread mmaps fresh pages over the range (MAP_FIXED); returns without waiting for it. */
+  remapOnThread(address: bigint, length: number): void;
   /** ns per ibv_reg_mr + ibv_dereg_mr */
   benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per cache hit (lookup, validity check, take and return the entry) */
   benchCacheHits(cache: NativeRegCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per monitor catch-up check (the system call of a monitored hit) on the range's first page */
+  benchCatchUp(buffer: ArrayBuffer, offset: number, length: number, iterations: number): number;
   /** ns per munmap of `size` populated bytes, registered with the monitor or not */
   benchMunmap(size: number, monitored: boolean, iterations: number): number;
 }

@@ -114,11 +114,22 @@ RegEntry* Regcache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
       return true;
     }
     if ((entry->access & access) != access) return true;
+    if (!Current(*entry)) {
+      stale.push_back(entry);
+      return true;
+    }
     hit = entry;
     return false;
   });
   for (RegEntry* entry : stale) Drop(entry, &invalidations_);
   return hit;
+}
+
+// A candidate for a hit, checked again after making sure no unmap is still on its way to the monitor
+// (Valid() alone misses those; see UffdMonitor::CaughtUp). One system call per hit, none per miss.
+bool Regcache::Current(const RegEntry& entry) const {
+  if (strategy_ != Strategy::kMonitor) return true;
+  return UffdMonitor::CaughtUp(entry.node.start) && WatchTable::Get().Valid(entry.watch);
 }
 
 Napi::Value Regcache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {

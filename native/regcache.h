@@ -69,6 +69,7 @@ class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Life
   // A new entry for the range, or nullptr when it cannot be cached (limits, unwatchable memory).
   RegEntry* Insert(Napi::Env env, const ByteRange& range, uint32_t access);
   bool WatchRange(uintptr_t start, uintptr_t end, Watch* watch);
+  bool Current(const RegEntry& entry) const;
   // Drops the entries overlapping [start, end) that are no longer valid.
   void DropInvalid(uintptr_t start, uintptr_t end);
   // Takes the entry out of the cache (counting it in `counter`); frees it once unused.

@@ -1,6 +1,7 @@
 // Hooks for the tests and the benchmark of the registration cache, exported as `testing`: what JS cannot
 // reach otherwise (fork(), the monitor losing track) and timing loops that must not include JS overhead.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +99,34 @@ static Napi::Value MapShared(const Napi::CallbackInfo& info) {
   return MapForTest(env, fd, PROT_READ | PROT_WRITE, MAP_SHARED);
 }
 
+// remapOnThread(address, length): a thread of its own maps fresh pages over [address, address + length)
+// (mmap MAP_FIXED), as a native library's thread could, and the call returns at once. The caller sees the
+// new pages (zeros) as soon as the old ones are gone, while that thread may still wait in the kernel for
+// the monitor to read its UNMAP event: the window a cache lookup must not hit a stale entry in.
+static Napi::Value RemapOnThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t address = ToU64(info[0], "address"), length = ToU64(info[1], "length");
+  if (address % 4096 != 0 || length % 4096 != 0 || length == 0) ThrowRange(env, "address and length must be whole pages");
+  struct Range {
+    uintptr_t address, length;
+  };
+  auto* range = new Range{static_cast<uintptr_t>(address), static_cast<uintptr_t>(length)};
+  auto remap = [](void* arg) -> void* {
+    auto* r = static_cast<Range*>(arg);
+    mmap(reinterpret_cast<void*>(r->address), r->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    delete r;
+    return nullptr;
+  };
+  pthread_t thread;
+  int err = pthread_create(&thread, nullptr, remap, range);
+  if (err != 0) {
+    delete range;
+    ThrowVerb(env, "pthread_create", err);
+  }
+  pthread_detach(thread);
+  return env.Undefined();
+}
+
 // benchRegDereg(pd, arrayBuffer, offset, length, access, iterations) -> ns per ibv_reg_mr + ibv_dereg_mr
 static Napi::Value BenchRegDereg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -129,6 +158,20 @@ static Napi::Value BenchCacheHits(const Napi::CallbackInfo& info) {
     if (entry == nullptr) ThrowType(env, "the range is not cached");
     cache->Acquire(entry);
     cache->Release(entry);
+  }
+  return Napi::Number::New(env, static_cast<double>(NowNs() - start) / iterations);
+}
+
+// benchCatchUp(arrayBuffer, offset, length, iterations) -> ns per UffdMonitor::CaughtUp on the range's first
+// page (the system call every monitored hit makes); the range must be cached already.
+static Napi::Value BenchCatchUp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ByteRange range = ToByteRange(info[0], info[1], info[2]);
+  uint32_t iterations = ToU32(info[3], "iterations");
+  auto address = reinterpret_cast<uintptr_t>(range.data);
+  uint64_t start = NowNs();
+  for (uint32_t i = 0; i < iterations; i++) {
+    if (!UffdMonitor::CaughtUp(address)) ThrowType(env, "the range is not watched by the monitor");
   }
   return Napi::Number::New(env, static_cast<double>(NowNs() - start) / iterations);
 }
@@ -174,8 +217,10 @@ Napi::Object TestingExports(Napi::Env env) {
   testing.Set("simulateLostTrack", Napi::Function::New(env, SimulateLostTrack, "simulateLostTrack"));
   testing.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   testing.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
+  testing.Set("remapOnThread", Napi::Function::New(env, RemapOnThread, "remapOnThread"));
   testing.Set("benchRegDereg", Napi::Function::New(env, BenchRegDereg, "benchRegDereg"));
   testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
+  testing.Set("benchCatchUp", Napi::Function::New(env, BenchCatchUp, "benchCatchUp"));
   testing.Set("benchMunmap", Napi::Function::New(env, BenchMunmap, "benchMunmap"));
   return testing;
 }

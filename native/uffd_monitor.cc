@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 
 #include "watch_table.h"
@@ -302,6 +303,48 @@ int UffdMonitor::Register(uintptr_t start, uintptr_t end) {
   reg.range.len = end - start;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING;
   return ioctl(fd, UFFDIO_REGISTER, &reg) == 0 ? 0 : errno;
+}
+
+// Why WatchTable::Valid() is not enough. munmap (and mmap or mremap over a range) removes the mapping and
+// releases the mmap lock *before* it queues the UNMAP event and waits for it to be read
+// (userfaultfd_unmap_complete runs after mmap_write_unlock). In that window the address range is free: another
+// thread can map new memory there, and its lookup would find the old entry's generation untouched, the
+// event not even read (the handler's batch is not open yet). Unmaps by the looking-up thread itself are
+// safe (its munmap returned only after the read); those of V8's background threads, workers and native
+// threads are not. Measured on rxe before this check: 31 of 158 fresh 4 MiB Buffers that landed where a
+// collected one had been hit its registration, and 27 of 200 lookups racing a native thread's mmap.
+//
+// What closes the window: the kernel counts, per userfaultfd, the non-cooperative events in flight
+// (ctx->mmap_changing). It is raised under the mmap write lock before the mapping is removed (UNMAP, REMAP)
+// or the pages dropped (REMOVE), and lowered only after the event has been read; while it is raised, every
+// UFFDIO_ZEROPAGE/COPY on the fd fails with EAGAIN. So a ZEROPAGE (or a COPY, in hugetlbfs) on a page of the
+// entry that does not fail with EAGAIN proves:
+// - every change made before our call has had its event read (the new memory we are looking up was mapped
+//   after the unmap that freed its address, under the same mmap lock, so that unmap is "before");
+// - every such read happened after the handler's BeginBatch (it opens the batch before read()), so the
+//   Valid() that follows waits for that batch and sees its invalidation (the store order through the kernel's
+//   wait-queue lock and the counter is x86-64 TSO's; this is the only architecture rdma_rxe is tested on here);
+// - and the VMA at `address` is still registered with us (ENOENT when it was replaced: a stale entry).
+// The page is present (pinned) in a valid entry, so the ioctl answers EEXIST and changes nothing; if it is
+// missing, a zero page is mapped, which is what the process would have read there anyway.
+bool UffdMonitor::CaughtUp(uintptr_t address) {
+  State& s = S();
+  int uffd = s.uffd.load(std::memory_order_acquire);
+  if (uffd < 0 || WatchTable::Get().forked()) return false;  // a child's fd would act on the parent's mm
+  uintptr_t page = address & ~(kPage - 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  for (;;) {
+    uffdio_zeropage zero = {};
+    zero.range.start = page;
+    zero.range.len = kPage;
+    int err = ioctl(uffd, UFFDIO_ZEROPAGE, &zero) == 0 ? 0 : errno;
+    if (err == EINVAL) err = CopyZeros(uffd, address & ~(kHugePage - 1), s.zero_huge, kHugePage);  // hugetlbfs
+    if (err == 0 || err == EEXIST) return true;
+    // EAGAIN: some change is in flight (not necessarily to this range); the handler reads it within
+    // moments. Waiting beats dropping a valid entry, up to a bound: the handler may be gone.
+    if (err != EAGAIN || std::chrono::steady_clock::now() > deadline) return false;
+    sched_yield();
+  }
 }
 
 MonitorStats UffdMonitor::Stats() {

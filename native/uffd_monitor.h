@@ -34,6 +34,10 @@ class UffdMonitor {
   // Registers [start, end) (page-aligned) for events; 0 or errno (EINVAL: not anonymous, shmem or
   // hugetlbfs memory, or not aligned to its huge pages; EBUSY: another userfaultfd has it).
   static int Register(uintptr_t start, uintptr_t end);
+  // Returns once the handler has been handed every change to this process's mappings made before the call
+  // (so WatchTable::Valid() afterwards sees them applied), with whether the page at `address`, in a range
+  // registered here, still belongs to that registration. False also when it cannot tell: trust nothing.
+  static bool CaughtUp(uintptr_t address);
   static MonitorStats Stats();
   // Test hook: makes the handler take the path it takes when it loses track of events.
   static void SimulateLostTrack();

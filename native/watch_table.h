@@ -1,5 +1,6 @@
 // The process-wide table of watched address ranges that says, without a system call, whether a cached
-// registration is still valid. In the spirit of kdreg2: every cache entry holds a cookie (a slot of this
+// registration is still valid as far as the changes already handed to its invalidators go (for the
+// monitor, a change not yet read from the kernel is UffdMonitor::CaughtUp's part). In the spirit of kdreg2: every cache entry holds a cookie (a slot of this
 // table) and the generation the slot had when the entry was made; whoever learns that memory changed
 // (the userfaultfd handler thread, a freed buffer, a dead JS buffer) bumps the generation of every slot
 // overlapping the range, and a lookup compares generations with two atomic loads.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, allocate, monitorStatus, type MappedBuffer, type MemoryRegion } from '../../lib';
+import { native } from '../../lib/native';
 import { pair, remoteAccess } from './fixture';
 import { differingBytes, rdmaWrites, type Write } from './memory';
 
@@ -20,7 +21,7 @@ function generator(seed: number): (bound: number) => number {
   };
 }
 
-test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap, discard, move and RDMA write lose no byte`, (t) => {
+test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap (here and on another thread), discard, move, GC and RDMA write lose no byte`, (t) => {
   const seed = Number(process.env.RDMA_NODE_SEED ?? 20261124);
   const random = generator(seed);
   using p = pair();
@@ -84,6 +85,22 @@ test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap, discard
     writes += list.length;
   };
 
+  // A Node Buffer registered, dropped and collected (V8 frees it on a background thread), and a new one
+  // registered and written at once: often at the same address, racing the monitor.
+  const collectAndReuse = (round: number): void => {
+    const size = 256 << 10;
+    const sample = MAX_PAGES * PAGE;
+    (() => cache.register(Buffer.alloc(size), remoteAccess).close())();
+    global.gc!();
+    const fresh = Buffer.alloc(size);
+    const region = cache.register(fresh, remoteAccess);
+    const source = scratch.bytes.subarray(0, sample).fill((round % 251) + 1);
+    failed += rdmaWrites(loop, [{ source: scratch, target: region.remote(size - sample, sample) }]).filter((status) => status !== 'SUCCESS').length;
+    lost += differingBytes(fresh.subarray(size - sample), source);
+    region.close();
+    writes++;
+  };
+
   const started = Date.now();
   for (let round = 0; round < ROUNDS; round++) {
     const roundStarted = process.hrtime.bigint();
@@ -119,6 +136,17 @@ test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap, discard
       } else if (dice < 82) {
         op = 'move';
         buffer.move();
+      } else if (dice < 86) {
+        // Fresh pages from another thread, seen here before that thread's UNMAP event reached the monitor.
+        op = 'remap on a thread, then write';
+        const bytes = buffer.bytes;
+        bytes[0] = 1;
+        native.testing.remapOnThread(buffer.address, buffer.length);
+        while (bytes[0] !== 0);
+        writeAll(round);
+      } else if (dice < 88) {
+        op = 'collect a Buffer, reuse at once';
+        collectAndReuse(round);
       } else {
         op = 'free';
         buffer.free();

@@ -188,6 +188,32 @@ test('Node Buffers from the heap are watched too, and a dead buffer invalidates 
   assert.deepEqual(cache.stats(), { ...cache.stats(), entries: 0, invalidations: 1 });
 });
 
+test("a small Buffer from Node's pool: the cache holds no reference, the pool is collected when Node lets it go", async () => {
+  using t = pair();
+  using cache = t.pair.pd.createRegistrationCache({ strategy: 'monitor' });
+  let collected = false;
+  const registry = new FinalizationRegistry(() => (collected = true));
+  (() => {
+    // A pool of our own: a pool lives while any slice of it does, and other code holds slices of the
+    // current one (which is also why a registered pool slice can seem to keep its pool alive).
+    let first: Buffer;
+    do first = Buffer.allocUnsafe(100);
+    while (first.byteOffset !== 0);
+    const small = Buffer.from('x'.repeat(100));
+    assert.ok(small.buffer === first.buffer && small.buffer.byteLength === Buffer.poolSize, 'a slice of the pool');
+    registry.register(small.buffer, 0);
+    cache.register(small).close();
+  })();
+  // Node keeps its current pool for the next small Buffers: fill it so that Node starts another.
+  for (let made = 0; made < 2 * Buffer.poolSize; made += 100) Buffer.allocUnsafe(100);
+  for (let i = 0; i < 10 && !(collected && cache.stats().entries === 0); i++) {
+    global.gc!();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.ok(collected, 'the cached entry does not keep the pool alive');
+  assert.deepEqual(cache.stats(), { ...cache.stats(), entries: 0, invalidations: 1 });
+});
+
 test("'uncached' registers every time; memory the monitor cannot vouch for is registered uncached", () => {
   using t = pair();
   using uncached = t.pair.pd.createRegistrationCache({ strategy: 'uncached' });
