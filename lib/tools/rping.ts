@@ -15,7 +15,9 @@ import { flag, intOption, parseOptions, stringOption } from './options';
 
 const INFO_BYTES = 16;
 const SQ_DEPTH = 16;
-const MIN_SIZE = 'rdma-ping-%d: '.length + '2147483647'.length + 1; // RPING_MIN_BUFSIZE
+// rping.c's RPING_MIN_BUFSIZE, sizeof(stringify(INT_MAX)) + sizeof(RPING_MSG_FMT): the macro stringifies the
+// name, not the number, so 8 + 15 bytes. Its message names 65536 as the top of the range; 65535 is the largest it takes.
+const MIN_SIZE = 'INT_MAX'.length + 1 + 'rdma-ping-%d: '.length + 1;
 const MAX_SIZE = 64 * 1024 - 1;
 
 interface RpingSettings {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { test } from 'node:test';
 
 import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeImm } from '../../lib/endpoint-protocol';
@@ -7,6 +9,8 @@ import { flag, intOption, parseOptions, stringOption } from '../../lib/tools/opt
 import { DEST_BYTES, formatDest, parseDest } from '../../lib/tools/pingpong-wire';
 import { decodeInfo, encodeInfo, pingData } from '../../lib/tools/rping';
 import { splitUdReceive, udReceiveBytes } from '../../lib/ud';
+
+const cli = resolve(__dirname, '..', '..', 'lib', 'cli.js');
 
 test('endpoint hello survives the transport padding and rejects foreign private data', () => {
   const hello = { maxMessageSize: 65536, credits: 32 };
@@ -93,4 +97,17 @@ test('UD receives split into GRH and payload', () => {
   assert.equal(splitUdReceive(buffer, { byteLen: 40, wcFlags: 0 }).grh, undefined);
   assert.throws(() => splitUdReceive(buffer, { byteLen: 39, wcFlags: 0 }), RangeError);
   assert.throws(() => splitUdReceive(buffer, { byteLen: 51, wcFlags: 0 }), RangeError);
+});
+
+test("rping's size range is exactly rdma-core's rping's (both programs asked, on this host)", () => {
+  const refused = (command: string[]): boolean => {
+    const run = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 20_000 });
+    return /Invalid size/.test(`${run.stdout}${run.stderr}`);
+  };
+  for (const size of ['22', '23', '24', '65535', '65536']) {
+    const c = refused(['rping', '-s', '-S', size]);
+    const ts = refused([process.execPath, cli, 'rping', '-s', '-S', size]);
+    assert.equal(ts, c, `size ${size}: rping ${c ? 'refuses' : 'accepts'} it`);
+  }
+  assert.ok(refused(['rping', '-s', '-S', '22']) && !refused(['rping', '-s', '-S', '23']), 'the C rping is the one measured');
 });
