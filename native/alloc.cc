@@ -237,7 +237,7 @@ Napi::Value MappedBuffer::Discard(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckMapped(env);
   uint64_t offset = ToU64(info[0], "offset"), length = ToU64(info[1], "length");
-  if (offset % page_size_ != 0 || length % page_size_ != 0 || length == 0 || offset + length > map_length_) {
+  if (offset % page_size_ != 0 || length % page_size_ != 0 || length == 0 || offset > map_length_ || length > map_length_ - offset) {
     ThrowRange(env, "discard needs whole pages of " + std::to_string(page_size_) + " bytes inside the buffer");
   }
   if (madvise(reinterpret_cast<void*>(address() + offset), length, MADV_DONTNEED) != 0) ThrowVerb(env, "madvise", errno);

@@ -136,3 +136,20 @@ test('a mapped buffer cannot be transferred to another thread: it is copied', ()
   assert.equal(new Uint8Array(received)[0], 42, 'a copy, not the memory');
   port1.close();
 });
+
+test('discard ranges are checked without overflow: a range wrapping past 2^64 never reaches the mapping before', () => {
+  // Two adjacent mappings: a range of two pages given back, then mapped again page by page.
+  const range = allocate(8192);
+  const address = range.address;
+  range.free();
+  const before = allocate(4096, { address });
+  const buffer = allocate(4096, { address: address + 4096n });
+  before.bytes.fill(7);
+  // offset + length wraps to 4096: without an overflow-safe check this is madvise(address - 4096, 8192).
+  const discard = buffer.discard as unknown as (offset: bigint, length: bigint) => void;
+  assert.throws(() => discard.call(buffer, 2n ** 64n - 4096n, 8192n), RangeError);
+  assert.throws(() => buffer.discard(4096, 4096), RangeError);
+  assert.equal(before.bytes.every((byte) => byte === 7), true, 'the neighbouring mapping keeps its bytes');
+  buffer.free();
+  before.free();
+});
