@@ -103,6 +103,9 @@ export const DeviceCap = {
 
 /** Names of the bits set in `flags`, from a {NAME: bit} table. */
 export function flagNames(table: Record<string, number>, flags: number | bigint): string[] {
+  if (typeof flags === 'number' ? !Number.isSafeInteger(flags) || flags < 0 : typeof flags !== 'bigint') {
+    throw new TypeError('flags must be a non-negative integer or a bigint');
+  }
   const value = BigInt(flags);
   return Object.entries(table).filter(([, bit]) => (value & BigInt(bit)) !== 0n).map(([name]) => name);
 }

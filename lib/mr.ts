@@ -72,7 +72,8 @@ export class MemoryRegion implements Disposable {
 
   /** The descriptor of this region, or of a part of it, for a peer. */
   remote(offset = 0, length = this.length - offset): RemoteRegion {
-    if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > this.length) {
+    if (typeof offset !== 'number' || typeof length !== 'number') throw new TypeError('offset and length must be numbers');
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.length) {
       throw new RangeError('range exceeds the memory region');
     }
     return { addr: this.addr + BigInt(offset), rkey: this.rkey, length };

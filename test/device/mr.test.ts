@@ -28,6 +28,10 @@ test('memory regions over Buffer, ArrayBuffer and typed arrays, with offset and 
   assert.equal(part.addr - whole.addr, 4096n);
   assert.deepEqual(part.remote(10, 20), { addr: part.addr + 10n, rkey: part.rkey, length: 20 });
   assert.throws(() => part.remote(90, 20), RangeError);
+  assert.throws(() => part.remote(0, 'x' as unknown as number), TypeError);
+  assert.throws(() => part.remote('1' as unknown as number), TypeError);
+  assert.throws(() => part.remote(0, 1.5), RangeError);
+  assert.throws(() => part.remote(0, NaN), RangeError);
 });
 
 test('every access flag combination the device accepts registers; invalid ones are EINVAL', () => {

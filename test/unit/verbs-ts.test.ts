@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { Access, flagNames } from '../../lib';
 import { toByteRange } from '../../lib/buffers';
 import { CompletionBatch, WC_WORDS } from '../../lib/completion';
 import { Mtu, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName, mtuBytes, mtuFromBytes } from '../../lib/constants';
@@ -80,4 +81,12 @@ test('enum names, MTU conversions and errors', () => {
   const error = rdmaError('wait', 'ETIMEDOUT', 'late');
   assert.ok(error instanceof RdmaError && error instanceof Error);
   assert.deepEqual([error.code, error.errno, error.verb, error.name], ['ETIMEDOUT', 110, 'wait', 'RdmaError']);
+});
+
+test('flagNames names the set bits and refuses what is not an integer with a TypeError', () => {
+  assert.deepEqual(flagNames(Access, Access.LOCAL_WRITE | Access.REMOTE_READ), ['LOCAL_WRITE', 'REMOTE_READ']);
+  assert.deepEqual(flagNames(Access, BigInt(Access.REMOTE_WRITE)), ['REMOTE_WRITE']);
+  for (const bad of ['x', '1', 1.5, -1, NaN, null, undefined, {}]) {
+    assert.throws(() => flagNames(Access, bad as unknown as number), TypeError, String(bad));
+  }
 });
