@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 /** The rdma-node command line. */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
 import { benchMain } from './bench/cli';
 import { hostHasDevice, insideVm, rerunInVm } from './device-host';
 import { collectDevInfo, devInfoJson, devinfoMain } from './devinfo';
@@ -24,6 +27,8 @@ const usage = `usage: rdma-node <command>
   test [unit|device|twohost|all] [--filter TEXT]
                         run the test suites (device tests in the VM when needed, two-host tests in
                         two linked VMs)
+  setup                 install the Debian packages rdma-node needs (rdma-core headers and providers,
+                        the reference tools, the VM's packages) with apt; only those missing
   vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help);
                         --hosts 2 runs it in two VMs linked to each other
 
@@ -46,6 +51,12 @@ async function demo(argv: string[]): Promise<number> {
   return rerunInVm(__filename, ['demo', ...argv], 20 * 60_000);
 }
 
+/** System packages are installed only when asked: by this command and the repository's npm start/test. */
+function setup(): number {
+  const script = resolve(__dirname, '..', '..', 'scripts', 'setup.sh');
+  return spawnSync('bash', [script], { stdio: 'inherit' }).status ?? 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -61,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     case 'test':
       return runTests(rest);
+    case 'setup':
+      return setup();
     case 'vm':
       return vmMain(rest);
     case 'rc_pingpong':
