@@ -316,6 +316,8 @@ export interface NativeTesting {
   mapShared(): ArrayBuffer;
   /** A new thread mmaps fresh pages over the range (MAP_FIXED); returns without waiting for it. */
   remapOnThread(address: bigint, length: number): void;
+  /** Registers memory the binding never hears of (never deregistered): destroying the PD then fails. */
+  registerUntracked(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number): void;
   /** ns per ibv_reg_mr + ibv_dereg_mr */
   benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per cache hit (lookup, validity check, take and return the entry) */

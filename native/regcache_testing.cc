@@ -1,5 +1,6 @@
 // Hooks for the tests and the benchmark of the registration cache, exported as `testing`: what JS cannot
-// reach otherwise (fork(), the monitor losing track) and timing loops that must not include JS overhead.
+// reach otherwise (fork(), the monitor losing track, a registration the binding does not know of) and timing
+// loops that must not include JS overhead.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -127,6 +128,16 @@ static Napi::Value RemapOnThread(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// registerUntracked(pd, arrayBuffer, offset, length): an ibv_reg_mr the binding never hears of (it is never deregistered),
+// so that destroying the PD fails as it would under memory registered by other code.
+static Napi::Value RegisterUntracked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ByteRange range = ToByteRange(info[1], info[2], info[3]);
+  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  if (ibv_reg_mr(pd->handle(), range.data, range.length, IBV_ACCESS_LOCAL_WRITE) == nullptr) ThrowVerb(env, "ibv_reg_mr", errno);
+  return env.Undefined();
+}
+
 // benchRegDereg(pd, arrayBuffer, offset, length, access, iterations) -> ns per ibv_reg_mr + ibv_dereg_mr
 static Napi::Value BenchRegDereg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -218,6 +229,7 @@ Napi::Object TestingExports(Napi::Env env) {
   testing.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   testing.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   testing.Set("remapOnThread", Napi::Function::New(env, RemapOnThread, "remapOnThread"));
+  testing.Set("registerUntracked", Napi::Function::New(env, RegisterUntracked, "registerUntracked"));
   testing.Set("benchRegDereg", Napi::Function::New(env, BenchRegDereg, "benchRegDereg"));
   testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
   testing.Set("benchCatchUp", Napi::Function::New(env, BenchCatchUp, "benchCatchUp"));

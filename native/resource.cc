@@ -37,10 +37,8 @@ void Resource::Close(CloseMode mode) {
   // Newest first: later objects may use earlier siblings (a QP uses CQs made before it).
   while (!dependents_.empty()) dependents_.back()->Close(mode);
   int err = Destroy(mode);
-  if (err != 0 && mode == CloseMode::kFromJs) {
-    std::string verb = std::string("destroy ") + kind_;
-    ThrowVerb(env_, verb.c_str(), err);
-  }
+  // Closed even when the destroy failed, as in pyverbs: its children are gone already and its handle may be
+  // half torn down, so nothing may use it again (the kernel frees what is left when the device is closed).
   closed_ = true;
   for (auto& [parent, reference] : parents_) {
     auto& siblings = parent->dependents_;
@@ -48,6 +46,10 @@ void Resource::Close(CloseMode mode) {
     reference.Reset();
   }
   parents_.clear();
+  if (err != 0 && mode == CloseMode::kFromJs) {
+    std::string verb = std::string("destroy ") + kind_;
+    ThrowVerb(env_, verb.c_str(), err);
+  }
 }
 
 }  // namespace rdma

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   AsyncEventType, AtomicCap, GidType, LinkLayer, PortState, RdmaError, listDevices, openDevice, type AsyncEvent,
 } from '../../lib';
+import { native } from '../../lib/native';
 import { deviceName, open } from './fixture';
 
 test('listDevices names the device with its GUID and types', () => {
@@ -74,6 +75,20 @@ test('closing a context closes everything made from it, children first', () => {
   assert.deepEqual([pd.closed, cq.closed, qp.closed, mr.closed, cq.channel!.closed], [true, true, true, true, true]);
   qp.close();
   assert.throws(() => mr.lkey, TypeError);
+});
+
+test('a close whose destroy fails throws RdmaError naming it and leaves the object closed, not half open', () => {
+  const context = open();
+  const pd = context.allocPd();
+  const mr = pd.registerMemory(Buffer.alloc(64));
+  // Memory registered behind the binding's back: ibv_dealloc_pd refuses while it exists.
+  native.testing.registerUntracked(pd.handle, new ArrayBuffer(4096), 0, 4096);
+  assert.throws(() => pd.close(), (error: unknown) => error instanceof RdmaError && error.code === 'EBUSY' && /destroy protection domain/.test(error.verb));
+  assert.deepEqual([pd.closed, mr.closed], [true, true]);
+  assert.throws(() => pd.registerMemory(Buffer.alloc(64)), TypeError);
+  pd.close(); // idempotent: nothing is tried again
+  context.close();
+  assert.equal(context.closed, true);
 });
 
 // The port goes down and up when its netdev does: a real asynchronous event, acknowledged by the addon.
