@@ -55,6 +55,7 @@ export class ProtectionDomain implements Disposable {
   /** A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. */
   createQp(attributes: QpInitAttributes): QueuePair {
     const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
+    if (srq !== undefined && !(srq instanceof SharedReceiveQueue)) throw new TypeError('srq must be a SharedReceiveQueue made by pd.createSrq()');
     return new QueuePair(this.#native.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
   }
 

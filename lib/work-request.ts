@@ -43,7 +43,8 @@ export interface SendWorkRequest {
 
 export interface RecvWorkRequest {
   wrId?: bigint | number;
-  sgList?: Sge[];
+  /** Where the received bytes go; [] for a receive that takes no bytes (RDMA write with immediate). */
+  sgList: Sge[];
 }
 
 function toNativeSge(sge: Sge): NativeSge {
@@ -82,5 +83,6 @@ export function toNativeSendWr(wr: SendWorkRequest): NativeSendWr {
 
 export function toNativeRecvWr(wr: RecvWorkRequest): NativeRecvWr {
   if (typeof wr !== 'object' || wr === null) throw new TypeError('a work request must be an object');
-  return { wrId: wr.wrId ?? 0, sgList: (wr.sgList ?? []).map(toNativeSge) };
+  if (!Array.isArray(wr.sgList)) throw new TypeError('a receive work request needs an sgList ([] for one that takes no bytes)');
+  return { wrId: wr.wrId ?? 0, sgList: wr.sgList.map(toNativeSge) };
 }

@@ -73,7 +73,7 @@ test('SEND_WITH_IMM and RDMA_WRITE_WITH_IMM deliver the immediate data', async (
   const { pd, cqs, qps } = t.pair;
   const source = pd.registerMemory(random(256));
   const target = pd.registerMemory(Buffer.alloc(256), remoteAccess);
-  qps[1].postRecv([{ wrId: 1, sgList: [{ mr: target }] }, { wrId: 2 }]);
+  qps[1].postRecv([{ wrId: 1, sgList: [{ mr: target }] }, { wrId: 2, sgList: [] }]);
   qps[0].postSend([
     { wrId: 3, opcode: WrOpcode.SEND_WITH_IMM, immData: 0xdeadbeef, sgList: [{ mr: source, length: 16 }] },
     { wrId: 4, opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: 0x01020304, sgList: [{ mr: source }], remote: target.remote() },

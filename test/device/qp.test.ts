@@ -19,6 +19,9 @@ test('a QP is created with at least the caps asked for and queries back its attr
   assert.equal(attr.sqSigAll, true);
   assert.equal(qp.sendCq, sendCq);
   assert.equal(qp.recvCq, recvCq);
+  // Not a QP without an SRQ: a TypeError.
+  for (const srq of ['x', {}, sendCq]) assert.throws(() => pd.createQp({ sendCq, srq: srq as never }), TypeError);
+  assert.throws(() => qp.postRecv({} as never), TypeError);
 });
 
 test('RESET → INIT → RTR → RTS by hand with the full attribute set, checked by query', () => {

@@ -6,7 +6,7 @@ import { toByteRange } from '../../lib/buffers';
 import { CompletionBatch, WC_WORDS } from '../../lib/completion';
 import { Mtu, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName, mtuBytes, mtuFromBytes } from '../../lib/constants';
 import { RdmaError, rdmaError } from '../../lib/errors';
-import { toNativeRecvWr, toNativeSendWr } from '../../lib/work-request';
+import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest } from '../../lib/work-request';
 
 test('toByteRange normalizes every buffer kind and checks bounds', () => {
   const ab = new ArrayBuffer(100);
@@ -68,7 +68,7 @@ test('send work requests translate flags, remote and atomics', () => {
   const inline = toNativeSendWr({ opcode: WrOpcode.SEND, inline: true, sgList: [{ buffer: new Uint8Array(new ArrayBuffer(10), 2, 5) }] });
   assert.deepEqual({ ...inline.sgList[0], buffer: undefined }, { buffer: undefined, offset: 2, length: 5 });
   assert.throws(() => toNativeSendWr(null as never), TypeError);
-  assert.deepEqual(toNativeRecvWr({ wrId: 9 }), { wrId: 9, sgList: [] });
+  assert.deepEqual(toNativeRecvWr({ wrId: 9, sgList: [] }), { wrId: 9, sgList: [] });
 });
 
 test('enum names, MTU conversions and errors', () => {
@@ -89,4 +89,11 @@ test('flagNames names the set bits and refuses what is not an integer with a Typ
   for (const bad of ['x', '1', 1.5, -1, NaN, null, undefined, {}]) {
     assert.throws(() => flagNames(Access, bad as unknown as number), TypeError, String(bad));
   }
+});
+
+test('a receive work request needs an sgList: {} is a TypeError, not an empty receive', () => {
+  for (const bad of [{}, { wrId: 1 }, { sgList: 'x' }, { sgList: null }]) {
+    assert.throws(() => toNativeRecvWr(bad as unknown as RecvWorkRequest), TypeError, JSON.stringify(bad));
+  }
+  assert.deepEqual(toNativeRecvWr({ wrId: 7, sgList: [] }), { wrId: 7, sgList: [] });
 });
