@@ -334,10 +334,7 @@ bool UffdMonitor::CaughtUp(uintptr_t address) {
   uintptr_t page = address & ~(kPage - 1);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   for (;;) {
-    uffdio_zeropage zero = {};
-    zero.range.start = page;
-    zero.range.len = kPage;
-    int err = ioctl(uffd, UFFDIO_ZEROPAGE, &zero) == 0 ? 0 : errno;
+    int err = ZeroPages(uffd, page, kPage);
     if (err == EINVAL) err = CopyZeros(uffd, address & ~(kHugePage - 1), s.zero_huge, kHugePage);  // hugetlbfs
     if (err == 0 || err == EEXIST) return true;
     // EAGAIN: some change is in flight (not necessarily to this range); the handler reads it within

@@ -57,3 +57,12 @@ export function differingBytes(actual: Uint8Array, expected: Uint8Array): number
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) count++;
   return count;
 }
+
+/**
+ * Waits until `bytes[0]`, set nonzero before another thread replaced the pages, reads as a fresh zero: the
+ * old pages are gone then, whatever that thread is still doing in the kernel.
+ */
+export function waitForFreshPage(bytes: Uint8Array, timeoutMs = 10_000): void {
+  const deadline = Date.now() + timeoutMs;
+  while (bytes[0] !== 0) if (Date.now() > deadline) throw new Error('the thread never replaced the pages');
+}

@@ -18,8 +18,8 @@ export interface Running {
   output(): string;
 }
 
-export function start(command: string[], timeoutMs = 60_000): Running {
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+export function start(command: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Running {
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

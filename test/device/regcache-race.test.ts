@@ -4,29 +4,26 @@
  * and no lookup may hit the old registration in that window (see UffdMonitor::CaughtUp).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { allocate } from '../../lib';
 import { native } from '../../lib/native';
 import { pair, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrite } from './memory';
+import { differingBytes, rdmaWrite, waitForFreshPage } from './memory';
+import { start } from './processes';
 import type { RaceCounts } from './regcache-race-child';
 
 const child = join(__dirname, 'regcache-race-child.js');
 
-function race(mode: 'gc' | 'worker', size: number, trials: number): Promise<RaceCounts> {
+async function race(mode: 'gc' | 'worker', size: number, trials: number): Promise<RaceCounts> {
   // Every buffer of 32 KiB or more is a mapping of its own: freeing it is a munmap, and the next one of the
   // same size usually lands at the same address.
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 << 10) };
-  const proc = spawn(process.execPath, ['--expose-gc', child, mode, String(size), String(trials)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve, reject) => proc.on('close', (status, signal) => {
-    if (status !== 0) reject(new Error(`the race child exited with ${signal ?? status}: ${output}`));
-    else resolve(JSON.parse(output) as RaceCounts);
-  }));
+  const { status, output } = await start([process.execPath, '--expose-gc', child, mode, String(size), String(trials)], 10 * 60_000, env).done;
+  // The counts are the child's last line; anything before it (a stack) says why it failed.
+  if (status !== 0) throw new Error(`the race child exited with ${status}: ${output}`);
+  return JSON.parse(output.trim().split('\n').pop()!) as RaceCounts;
 }
 
 const cases: [mode: 'gc' | 'worker', size: number, trials: number][] = [
@@ -63,9 +60,7 @@ test('memory replaced by a native thread: a lookup racing its UNMAP event never 
     cache.register(bytes, remoteAccess).close();
     const hits = cache.stats().hits;
     native.testing.remapOnThread(buffer.address, SIZE);
-    // The old pages are gone as soon as the first byte reads as a fresh zero, whatever the thread is doing.
-    const deadline = Date.now() + 10_000;
-    while (bytes[0] !== 0) if (Date.now() > deadline) throw new Error('the thread never replaced the pages');
+    waitForFreshPage(bytes);
     const region = cache.register(bytes, remoteAccess);
     racingHits += cache.stats().hits - hits;
     assert.equal(rdmaWrite(t.pair, data, region.remote()), 'SUCCESS');

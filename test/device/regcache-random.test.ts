@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { Access, allocate, monitorStatus, type MappedBuffer, type MemoryRegion } from '../../lib';
 import { native } from '../../lib/native';
 import { pair, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrites, type Write } from './memory';
+import { differingBytes, rdmaWrites, waitForFreshPage, type Write } from './memory';
 
 const ROUNDS = 10_000;
 const PAGE = 4096;
@@ -142,7 +142,7 @@ test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap (here an
         const bytes = buffer.bytes;
         bytes[0] = 1;
         native.testing.remapOnThread(buffer.address, buffer.length);
-        while (bytes[0] !== 0);
+        waitForFreshPage(bytes);
         writeAll(round);
       } else if (dice < 88) {
         op = 'collect a Buffer, reuse at once';
