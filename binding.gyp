@@ -1,19 +1,31 @@
 {
+  "target_defaults": {
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "include_dirs": ["native"],
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
+  },
   "targets": [
     {
+      "target_name": "rdma_core",
+      "type": "static_library",
+      "sources": ["native/core/interval_tree.cc", "native/core/uffd_monitor.cc", "native/core/vma.cc", "native/core/watch_table.cc"],
+      "cflags": ["-fPIC"]
+    },
+    {
       "target_name": "rdma_native",
+      "dependencies": ["rdma_core"],
       "sources": [
-        "native/addon.cc", "native/ah.cc", "native/args.cc", "native/bench.cc", "native/bench_loops.cc", "native/channel.cc", "native/cm_channel.cc", "native/cm_id.cc",
-        "native/context.cc", "native/cq.cc",
-        "native/device_list.cc", "native/errors.cc", "native/mr.cc", "native/mw.cc", "native/pd.cc", "native/poller.cc",
-        "native/post.cc", "native/prepared.cc", "native/qp.cc", "native/qp_attr.cc", "native/resource.cc",
-        "native/srq.cc", "native/alloc.cc", "native/interval_tree.cc", "native/regcache.cc", "native/regcache_testing.cc",
-        "native/uffd_monitor.cc", "native/vma.cc", "native/watch_table.cc"
+        "native/addon/addon.cc", "native/addon/args.cc", "native/addon/errors.cc", "native/addon/poller.cc", "native/addon/resource.cc",
+        "native/verbs/ah.cc", "native/verbs/channel.cc", "native/verbs/context.cc", "native/verbs/cq.cc", "native/verbs/device_list.cc",
+        "native/verbs/mr.cc", "native/verbs/mw.cc", "native/verbs/pd.cc", "native/verbs/post.cc", "native/verbs/prepared.cc",
+        "native/verbs/qp.cc", "native/verbs/qp_attr.cc", "native/verbs/srq.cc",
+        "native/cm/cm_channel.cc", "native/cm/cm_id.cc",
+        "native/memory/alloc.cc", "native/memory/regcache.cc",
+        "native/bench/bench.cc", "native/bench/bench_loops.cc",
+        "native/testing/hooks.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags": ["<!@(bash scripts/check-headers.sh)"],
       "libraries": ["<!@(pkg-config --libs libibverbs librdmacm)"]
     }

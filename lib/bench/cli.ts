@@ -1,5 +1,5 @@
 /** `rdma-node bench <test> [host] [perftest flags]`. */
-import { listDevices } from '../device';
+import { listDevices } from '../verbs/device';
 import { benchUsage, parseBenchArgs, resolveOptions } from './options';
 import { runBench } from './run';
 

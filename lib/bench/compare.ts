@@ -8,9 +8,9 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { CompletionBatch } from '../completion';
-import { hostHasDevice, insideVm, rerunInVm } from '../device-host';
-import { listDevices, openDevice } from '../device';
+import { CompletionBatch } from '../verbs/completion';
+import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
+import { listDevices, openDevice } from '../verbs/device';
 import { metrics, listening, type Tool, parsePerftest, renderBenchmarks, shortfallNotes, type Environment, type Metric, type MetricResult } from './compare-report';
 import { parseBenchArgs, resolveOptions } from './options';
 import { Progress } from './progress';

@@ -1,5 +1,5 @@
 /** The C-core driver: the planned loop runs in native/bench_loops.cc, as perftest's loops run in C. */
-import { SendFlags } from '../constants';
+import { SendFlags } from '../verbs/constants';
 import { native, type NativeBenchSpec } from '../native';
 import type { LoopDriver } from './loops';
 

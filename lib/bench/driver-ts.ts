@@ -3,12 +3,12 @@
  * every poll is a call from TypeScript through the binding (prepared work requests and cq.poll into a
  * reused batch), so comparing the two drivers shows what the binding itself costs.
  */
-import { CompletionBatch } from '../completion';
-import { WcStatus, WrOpcode, enumName } from '../constants';
-import type { CompletionQueue } from '../cq';
-import { RdmaError } from '../errors';
-import type { PreparedWorkRequests } from '../prepared';
-import type { SendWorkRequest } from '../work-request';
+import { CompletionBatch } from '../verbs/completion';
+import { WcStatus, WrOpcode, enumName } from '../verbs/constants';
+import type { CompletionQueue } from '../verbs/cq';
+import { RdmaError } from '../core/errors';
+import type { PreparedWorkRequests } from '../verbs/qp/prepared';
+import type { SendWorkRequest } from '../verbs/qp/work-request';
 import { Loop, type LoopDriver, type LoopPlan } from './loops';
 import type { Resources } from './session';
 import type { RawRun } from './stats';

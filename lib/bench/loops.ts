@@ -2,7 +2,7 @@
  * Which measurement loop each side of each test runs, with what request, whichever driver runs it: the
  * C core (driver-c.ts) or TypeScript through the binding (driver-ts.ts).
  */
-import { UD_GRH_BYTES, WrOpcode } from '../constants';
+import { UD_GRH_BYTES, WrOpcode } from '../verbs/constants';
 import type { BenchOptions } from './options';
 import type { Endpoint, Resources } from './session';
 import { QKEY, remoteRegion } from './session';

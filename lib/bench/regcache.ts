@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 
-import { hostHasDevice, insideVm, rerunInVm } from '../device-host';
+import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
 import { Access, allocate, monitorStatus, openDevice } from '..';
 import { native } from '../native';
 

@@ -5,10 +5,10 @@
  */
 import { writeFileSync } from 'node:fs';
 
-import { mtuBytes } from '../constants';
-import type { Context } from '../context';
-import { openDevice } from '../device';
-import { parseGid } from '../gid';
+import { mtuBytes } from '../verbs/constants';
+import type { Context } from '../verbs/context';
+import { openDevice } from '../verbs/device';
+import { parseGid } from '../core/gid';
 import { Control, type Message } from './control';
 import { runInC } from './driver-c';
 import { runInTs } from './driver-ts';

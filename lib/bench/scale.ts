@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { Access, QpType, WrOpcode } from '../constants';
-import type { Context } from '../context';
-import type { QueuePair } from '../qp';
+import { Access, QpType, WrOpcode } from '../verbs/constants';
+import type { Context } from '../verbs/context';
+import type { QueuePair } from '../verbs/qp/qp';
 import { native } from '../native';
 import { Loop } from './loops';
 

@@ -5,15 +5,15 @@
  */
 import { once } from 'node:events';
 
-import type { AddressHandle } from '../ah';
-import { CmId } from '../cm';
-import { Access, LinkLayer, OdpCaps, OdpTransportCaps, PortSpace, QpState, QpType, UD_GRH_BYTES, mtuBytes } from '../constants';
-import type { Context } from '../context';
-import type { CompletionQueue } from '../cq';
-import { isZeroGid, parseGid } from '../gid';
-import type { MemoryRegion } from '../mr';
-import type { ProtectionDomain } from '../pd';
-import type { QpInitAttributes, QueuePair } from '../qp';
+import type { AddressHandle } from '../verbs/ah';
+import { CmId } from '../cm/id';
+import { Access, LinkLayer, OdpCaps, OdpTransportCaps, PortSpace, QpState, QpType, UD_GRH_BYTES, mtuBytes } from '../verbs/constants';
+import type { Context } from '../verbs/context';
+import type { CompletionQueue } from '../verbs/cq';
+import { isZeroGid, parseGid } from '../core/gid';
+import type { MemoryRegion } from '../verbs/mr';
+import type { ProtectionDomain } from '../verbs/pd';
+import type { QpInitAttributes, QueuePair } from '../verbs/qp/qp';
 import type { BenchOptions } from './options';
 import { testInfo } from './tests';
 

@@ -1,13 +1,13 @@
 /** What rdma-core's ibv_rc/ud/srq_pingpong share: flags, addresses, the completion loop, the report. */
 import { randomInt } from 'node:crypto';
 
-import { CompletionBatch } from '../completion';
-import { LinkLayer, Mtu, QpState, WcStatus, enumName, mtuFromBytes } from '../constants';
-import type { Context } from '../context';
-import type { CompletionQueue } from '../cq';
-import { openDevice } from '../device';
-import { formatIpv6 } from '../gid';
-import type { QueuePair } from '../qp';
+import { CompletionBatch } from '../verbs/completion';
+import { LinkLayer, Mtu, QpState, WcStatus, enumName, mtuFromBytes } from '../verbs/constants';
+import type { Context } from '../verbs/context';
+import type { CompletionQueue } from '../verbs/cq';
+import { openDevice } from '../verbs/device';
+import { formatIpv6 } from '../core/gid';
+import type { QueuePair } from '../verbs/qp/qp';
 import { flag, intOption, parseOptions, stringOption, type OptionSpec } from './options';
 import type { PingpongDest } from './pingpong-wire';
 

@@ -3,7 +3,7 @@
  * protocol, so either side can be the C program. Each side keeps rx_depth receives posted; the client
  * sends first, and every receive answers with a send until both have done `iters` of each.
  */
-import { Access, QpState, QpType, WrOpcode } from '../constants';
+import { Access, QpState, QpType, WrOpcode } from '../verbs/constants';
 import {
   RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong,
 } from './pingpong-common';

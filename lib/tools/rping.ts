@@ -4,13 +4,13 @@
  * it and answers "go ahead", the client advertises its sink, the server RDMA-WRITEs the data back and says
  * "go ahead" again; -V compares what came back. The client disconnects after -C pings.
  */
-import { CmId } from '../cm';
-import { CompletionBatch, type Completion } from '../completion';
-import { Access, WcOpcode, WcStatus, WrOpcode, enumName } from '../constants';
-import type { CompletionQueue } from '../cq';
-import type { MemoryRegion } from '../mr';
-import type { ProtectionDomain } from '../pd';
-import type { QueuePair } from '../qp';
+import { CmId } from '../cm/id';
+import { CompletionBatch, type Completion } from '../verbs/completion';
+import { Access, WcOpcode, WcStatus, WrOpcode, enumName } from '../verbs/constants';
+import type { CompletionQueue } from '../verbs/cq';
+import type { MemoryRegion } from '../verbs/mr';
+import type { ProtectionDomain } from '../verbs/pd';
+import type { QueuePair } from '../verbs/qp/qp';
 import { flag, intOption, parseOptions, stringOption } from './options';
 
 const INFO_BYTES = 16;

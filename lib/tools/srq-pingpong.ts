@@ -3,12 +3,12 @@
  * RC QPs (up to 256) receive through one shared receive queue; the exchange always carries 256 addresses,
  * unused ones zero, as the C program's MAX_QP does.
  */
-import { Access, QpState, QpType, WrOpcode } from '../constants';
+import { Access, QpState, QpType, WrOpcode } from '../verbs/constants';
 import {
   RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong, type PingpongSettings,
 } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
-import type { QueuePair } from '../qp';
+import type { QueuePair } from '../verbs/qp/qp';
 
 const MAX_QP = 256; // the C program always exchanges this many addresses
 

@@ -3,8 +3,8 @@
  * go through an address handle made from the peer's LID/GID; every receive buffer starts with the 40
  * bytes the GRH may fill, and sends come from just after them, as in the C program.
  */
-import { Access, QpState, QpType, UD_GRH_BYTES, WrOpcode, mtuBytes } from '../constants';
-import type { AddressHandle } from '../ah';
+import { Access, QpState, QpType, UD_GRH_BYTES, WrOpcode, mtuBytes } from '../verbs/constants';
+import type { AddressHandle } from '../verbs/ah';
 import { RECV_WRID, SEND_WRID, describeDest, hasGid, localDest, openPingpongDevice, pingpongSettings, runPingpong } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
 

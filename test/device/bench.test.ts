@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { benchRows as rows, ours, start, tcpPair, type Run } from './processes';
+import { benchRows as rows, ours, start, tcpPair, type Run } from '../support/processes';
 
 // `rdma-node bench` as people run it: server and client in two processes on the rxe device, talking
 // over TCP, checked on what they print (perftest's columns) rather than on how fast they are.

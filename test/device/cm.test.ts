@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 
 import { CmEventType, CmId, PortSpace, QpState, UD_GRH_BYTES, WrOpcode, type CmEvent, type RdmaError } from '../../lib';
-import { TIMEOUT } from './fixture';
+import { TIMEOUT } from '../support/fixture';
 
 const HOST = process.env.RDMA_NODE_TEST_IP ?? '10.0.2.15';
 let nextPort = 20_000 + (process.pid % 1000) * 10;

@@ -7,7 +7,7 @@ import {
   AsyncEventType, AtomicCap, GidType, LinkLayer, PortState, RdmaError, listDevices, openDevice, type AsyncEvent,
 } from '../../lib';
 import { native } from '../../lib/native';
-import { deviceName, open } from './fixture';
+import { deviceName, open } from '../support/fixture';
 
 test('listDevices names the device with its GUID and types', () => {
   const device = listDevices().find((d) => d.name === deviceName());

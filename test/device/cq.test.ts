@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 
 import { AsyncEventType, CompletionBatch, RdmaError, WcStatus, WrOpcode, type AsyncEvent } from '../../lib';
-import { TIMEOUT, open, pair, random } from './fixture';
+import { TIMEOUT, open, pair, random } from '../support/fixture';
 
 test('create, resize and destroy a CQ', () => {
   using context = open();

@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 
 import { CompletionError, connect, listen, type Endpoint, type Listener, type RdmaError } from '../../lib';
-import { random } from './fixture';
-import { start } from './processes';
+import { random } from '../support/fixture';
+import { start } from '../support/processes';
 
 const HOST = '10.0.2.15';
 let nextPort = 21_000 + (process.pid % 1000) * 10;
-const peerScript = resolve(__dirname, 'peer.js');
+const peerScript = resolve(__dirname, '..', 'support', 'peer.js');
 
 async function connected(options = {}): Promise<{ listener: Listener; client: Endpoint; server: Endpoint } & AsyncDisposable> {
   const listener = await listen(HOST, nextPort++, options);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { Access, Mtu, QpState, RdmaError, WcStatus, WrOpcode, openDevice } from '../../lib';
-import { TIMEOUT, deviceName, open, pair, random, remoteAccess } from './fixture';
+import { TIMEOUT, deviceName, open, pair, random, remoteAccess } from '../support/fixture';
 
 test('a bad rkey fails with REM_ACCESS_ERR and puts the QP in the error state', async () => {
   using t = pair();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { cmPair, ours, qpns, tcpPair, type Run } from './processes';
+import { cmPair, ours, qpns, tcpPair, type Run } from '../support/processes';
 
 // Each case runs our TypeScript program against rdma-core's C program in both roles, on the same rxe
 // device, and checks that both finish every iteration and that each learned the other's real QPNs.

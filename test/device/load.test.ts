@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 
 import { connect, listen, type Endpoint } from '../../lib';
-import { start } from './processes';
+import { start } from '../support/processes';
 
 // Load: many connections at once, every byte checked. A completion that rxe dropped would show up as a
 // receive that times out (reported with the connection and message it belongs to), never as a hang.
 const HOST = '10.0.2.15';
-const peerScript = resolve(__dirname, 'peer.js');
+const peerScript = resolve(__dirname, '..', 'support', 'peer.js');
 
 async function echo(endpoint: Endpoint): Promise<void> {
   try {

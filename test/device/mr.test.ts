@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, RdmaError } from '../../lib';
-import { open } from './fixture';
+import { open } from '../support/fixture';
 
 test('memory regions over Buffer, ArrayBuffer and typed arrays, with offset and length', () => {
   using context = open();

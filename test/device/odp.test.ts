@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, RdmaError, allocate, odpMissing, type LoopbackPair, type MappedBuffer, type MemoryRegion } from '../../lib';
-import { differingBytes, rdmaWrite, rdmaWrites } from './memory';
-import { open, pair, random, remoteAccess } from './fixture';
+import { differingBytes, rdmaWrite, rdmaWrites } from '../support/memory';
+import { open, pair, random, remoteAccess } from '../support/fixture';
 
 // Every test asks the device first (queryDevice's ODP capabilities, as the library does) and checks what
 // must happen either way: rxe has ODP on sid's kernel, none on bookworm's (`--kernel bookworm`).

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, WcFlags, WcOpcode, WcStatus, WrOpcode, type Completion } from '../../lib';
-import { TIMEOUT, pair, random, remoteAccess } from './fixture';
+import { TIMEOUT, pair, random, remoteAccess } from '../support/fixture';
 
 const ok = (completions: Completion[]): Completion[] => {
   for (const c of completions) assert.equal(c.statusName, 'SUCCESS', `wr ${c.wrId}: ${c.statusName}`);

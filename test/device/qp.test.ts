@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, Mtu, QpState, QpType, WrOpcode, mtuBytes, parseGid, formatGid } from '../../lib';
-import { TIMEOUT, open, random } from './fixture';
+import { TIMEOUT, open, random } from '../support/fixture';
 
 test('a QP is created with at least the caps asked for and queries back its attributes', () => {
   using context = open();

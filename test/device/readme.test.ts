@@ -6,7 +6,7 @@ import { test } from 'node:test';
 
 import ts from 'typescript';
 
-import { exampleDir, readmeExample } from '../readme-example';
+import { exampleDir, readmeExample } from '../support/readme-example';
 
 // The unit suite type-checks the example with the README's command; here it is only transpiled (a full
 // tsc run takes most of a minute in the emulated VM) and run as a person would run it.

@@ -7,8 +7,8 @@
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
-import { pair, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrites } from './memory';
+import { pair, remoteAccess } from '../support/fixture';
+import { differingBytes, rdmaWrites } from '../support/memory';
 
 export interface RaceCounts {
   trials: number;

@@ -9,9 +9,9 @@ import { test } from 'node:test';
 
 import { allocate } from '../../lib';
 import { native } from '../../lib/native';
-import { pair, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrite, waitForFreshPage } from './memory';
-import { start } from './processes';
+import { pair, remoteAccess } from '../support/fixture';
+import { differingBytes, rdmaWrite, waitForFreshPage } from '../support/memory';
+import { start } from '../support/processes';
 import type { RaceCounts } from './regcache-race-child';
 
 const child = join(__dirname, 'regcache-race-child.js');

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 
 import { Access, allocate, monitorStatus, type MappedBuffer, type MemoryRegion } from '../../lib';
 import { native } from '../../lib/native';
-import { pair, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrites, waitForFreshPage, type Write } from './memory';
+import { pair, remoteAccess } from '../support/fixture';
+import { differingBytes, rdmaWrites, waitForFreshPage, type Write } from '../support/memory';
 
 const ROUNDS = 10_000;
 const PAGE = 4096;

@@ -2,8 +2,8 @@
 import { parentPort } from 'node:worker_threads';
 
 import { allocate } from '../../lib';
-import { pair, random, remoteAccess } from './fixture';
-import { differingBytes, rdmaWrite } from './memory';
+import { pair, random, remoteAccess } from '../support/fixture';
+import { differingBytes, rdmaWrite } from '../support/memory';
 
 function run(): { landed: boolean; strategy: string } {
   using t = pair();

@@ -7,8 +7,8 @@ import { Worker } from 'node:worker_threads';
 
 import { Access, allocate, monitorStatus, type MappedBuffer } from '../../lib';
 import { native } from '../../lib/native';
-import { differingBytes, rdmaWrite } from './memory';
-import { pair, random, remoteAccess } from './fixture';
+import { differingBytes, rdmaWrite } from '../support/memory';
+import { pair, random, remoteAccess } from '../support/fixture';
 
 const SIZE = 64 << 10;
 

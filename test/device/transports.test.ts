@@ -7,7 +7,7 @@ import {
   type AsyncEvent, type Context,
   type ProtectionDomain,
 } from '../../lib';
-import { TIMEOUT, open, random } from './fixture';
+import { TIMEOUT, open, random } from '../support/fixture';
 
 const QKEY = 0x11111111;
 

@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "../../native/interval_tree.h"
-#include "../../native/uffd_monitor.h"
-#include "../../native/vma.h"
-#include "../../native/watch_table.h"
+#include "core/interval_tree.h"
+#include "core/uffd_monitor.h"
+#include "core/vma.h"
+#include "core/watch_table.h"
 
 using namespace rdma;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { benchRows as rows, ours, start, type Run } from '../device/processes';
+import { benchRows as rows, ours, start, type Run } from '../support/processes';
 import { perftestGid, role, runRetrying } from './sides';
 
 // `rdma-node bench` with the server on host 0 and the client on host 1, as on two machines: both must

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ours, start, type Run } from '../device/processes';
+import { ours, start, type Run } from '../support/processes';
 import { role, runRetrying } from './sides';
 
 // Our TypeScript rc_pingpong against rdma-core's C ibv_rc_pingpong, each in both roles, across the two

@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 
-import { hostRole } from '../../lib/vm/pair';
-import { start, type Run } from '../device/processes';
+import { hostRole } from '../../lib/harness/vm/pair';
+import { start, type Run } from '../support/processes';
 
 export const role = hostRole();
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { DeviceAttributes, PortAttributes } from '../../lib/attributes';
-import { GidType, NodeType, TransportType } from '../../lib/constants';
-import { devInfoJson, formatDevInfo, type DevInfo } from '../../lib/devinfo';
-import { parseGid } from '../../lib/gid';
+import type { DeviceAttributes, PortAttributes } from '../../lib/verbs/attributes';
+import { GidType, NodeType, TransportType } from '../../lib/verbs/constants';
+import { devInfoJson, formatDevInfo, type DevInfo } from '../../lib/tools/devinfo';
+import { parseGid } from '../../lib/core/gid';
 
 // rxe0 as ibv_devinfo -v printed it in the Soft-RoCE VM.
 const attributes = {

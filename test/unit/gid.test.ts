@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { formatGid, formatGuid, gidIpv4, isZeroGid, parseGid } from '../../lib/gid';
+import { formatGid, formatGuid, gidIpv4, isZeroGid, parseGid } from '../../lib/core/gid';
 
 test('formatGid prints eight 4-digit groups', () => {
   const gid = new Uint8Array([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0, 0xff, 0xfe, 0x12, 0x34, 0x56]);

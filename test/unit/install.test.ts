@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 
 const root = resolve(__dirname, '..', '..', '..');
-const cli = resolve(root, 'dist', 'lib', 'cli.js');
+const cli = resolve(root, 'dist', 'lib', 'cli', 'main.js');
 
 test('installing the package as a dependency runs no setup: only the addon build', () => {
   const { scripts } = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };

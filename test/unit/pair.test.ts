@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { basename, resolve } from 'node:path';
 import { test } from 'node:test';
 
-import { testFiles } from '../../lib/test-runner';
-import { BootFailure, combine, PeerStopped } from '../../lib/vm/guest';
-import { freeUdpPorts, hostRole, pairHosts } from '../../lib/vm/pair';
+import { testFiles } from '../../lib/harness/test-runner';
+import { BootFailure, combine, PeerStopped } from '../../lib/harness/vm/guest';
+import { freeUdpPorts, hostRole, pairHosts } from '../../lib/harness/vm/pair';
 
 test('a pair: addresses, peers, MACs, crossed UDP ports and each host\'s environment', () => {
   const [a, b] = pairHosts([4000, 4001]);
@@ -44,7 +44,7 @@ test('the two-host suite: its files, in the order both hosts run them', () => {
 });
 
 test('interruptible: SIGINT aborts the run, lets it clean up, then ends the process by SIGINT', () => {
-  const module = resolve(__dirname, '..', '..', 'lib', 'vm', 'interrupt.js');
+  const module = resolve(__dirname, '..', '..', 'lib', 'harness', 'vm', 'interrupt.js');
   const script = `
     const { interruptible } = require(${JSON.stringify(module)});
     interruptible((signal) => new Promise((resolve) => {

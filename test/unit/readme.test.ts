@@ -4,7 +4,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { exampleDir, readmeCompileArgs, readmeExample } from '../readme-example';
+import { exampleDir, readmeCompileArgs, readmeExample } from '../support/readme-example';
 
 test("the README's example compiles with the README's command", () => {
   const dir = exampleDir(readmeExample());

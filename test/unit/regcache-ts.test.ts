@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, OdpTransportCaps, RdmaError } from '../../lib';
-import { odpMissing, odpNeeds } from '../../lib/odp';
-import { chooseStrategy } from '../../lib/regcache';
+import { odpMissing, odpNeeds } from '../../lib/verbs/odp';
+import { chooseStrategy } from '../../lib/memory/registration-cache';
 
 const rxe = { generalCaps: 1n, rcOdpCaps: 0x3f, ucOdpCaps: 0, udOdpCaps: 0x23 };
 const none = { generalCaps: 0n, rcOdpCaps: 0, ucOdpCaps: 0, udOdpCaps: 0 };

@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 
-import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeImm } from '../../lib/endpoint-protocol';
-import { formatIpv6, parseGid } from '../../lib/gid';
+import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeImm } from '../../lib/endpoint/protocol';
+import { formatIpv6, parseGid } from '../../lib/core/gid';
 import { flag, intOption, parseOptions, stringOption } from '../../lib/tools/options';
 import { DEST_BYTES, formatDest, parseDest } from '../../lib/tools/pingpong-wire';
 import { decodeInfo, encodeInfo, pingData } from '../../lib/tools/rping';
-import { splitUdReceive, udReceiveBytes } from '../../lib/ud';
+import { splitUdReceive, udReceiveBytes } from '../../lib/verbs/qp/ud';
 
-const cli = resolve(__dirname, '..', '..', 'lib', 'cli.js');
+const cli = resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
 
 test('endpoint hello survives the transport padding and rejects foreign private data', () => {
   const hello = { maxMessageSize: 65536, credits: 32 };

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Access, flagNames } from '../../lib';
-import { toByteRange } from '../../lib/buffers';
-import { CompletionBatch, WC_WORDS } from '../../lib/completion';
-import { Mtu, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName, mtuBytes, mtuFromBytes } from '../../lib/constants';
-import { RdmaError, rdmaError } from '../../lib/errors';
-import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest } from '../../lib/work-request';
+import { toByteRange } from '../../lib/core/buffers';
+import { CompletionBatch, WC_WORDS } from '../../lib/verbs/completion';
+import { Mtu, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName, mtuBytes, mtuFromBytes } from '../../lib/verbs/constants';
+import { RdmaError, rdmaError } from '../../lib/core/errors';
+import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest } from '../../lib/verbs/qp/work-request';
 
 test('toByteRange normalizes every buffer kind and checks bounds', () => {
   const ab = new ArrayBuffer(100);

@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { parseDepends, parseMirror, parseSize, parseStanzas } from '../../lib/vm/apt';
-import { parseVmArgs } from '../../lib/vm/cli';
-import { guestInit, LINK_PARAMETER, NONCE_PARAMETER, parseConsoleLine } from '../../lib/vm/guest-init';
-import { jobScript, shellQuote } from '../../lib/vm/job';
-import { cachedKernels, imageVersion } from '../../lib/vm/kernel';
-import { moduleName, resolveModules } from '../../lib/vm/modules';
-import { pairHosts } from '../../lib/vm/pair';
-import { cacheRoot } from '../../lib/vm/paths';
-import { qemuArgs } from '../../lib/vm/qemu';
-import { findTool } from '../../lib/vm/tools';
+import { parseDepends, parseMirror, parseSize, parseStanzas } from '../../lib/harness/vm/apt';
+import { parseVmArgs } from '../../lib/harness/vm/cli';
+import { guestInit, LINK_PARAMETER, NONCE_PARAMETER, parseConsoleLine } from '../../lib/harness/vm/guest-init';
+import { jobScript, shellQuote } from '../../lib/harness/vm/job';
+import { cachedKernels, imageVersion } from '../../lib/harness/vm/kernel';
+import { moduleName, resolveModules } from '../../lib/harness/vm/modules';
+import { pairHosts } from '../../lib/harness/vm/pair';
+import { cacheRoot } from '../../lib/harness/vm/paths';
+import { qemuArgs } from '../../lib/harness/vm/qemu';
+import { findTool } from '../../lib/harness/vm/tools';
 
 test('parseMirror takes the main suite of deb822 or one-line sources', () => {
   const deb822 = `Types: deb

@@ -1,0 +1,270 @@
+/**
+ * The RDMA connection manager (librdmacm): communication IDs that resolve addresses and routes, listen,
+ * connect, accept, reject and disconnect, each step a promise settled by its CM event. Every event is
+ * also emitted typed ('event'), and the unexpected ones (DISCONNECTED, DEVICE_REMOVAL, ADDR_CHANGE...)
+ * under their own names, so a caller can act on them.
+ */
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+
+import { CmEventType, PortSpace, QpType, enumName } from '../verbs/constants';
+import { Context } from '../verbs/context';
+import { RdmaError, rdmaError } from '../core/errors';
+import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type NativeConnParam, type NativeSocketAddress } from '../native';
+import type { ProtectionDomain } from '../verbs/pd';
+import { QueuePair, type AddressVector, type QpInitAttributes } from '../verbs/qp/qp';
+import { register, wrapperOf } from '../core/registry';
+
+/** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
+ * resources, initiator depth, flow control, retry and RNR retry counts. */
+export type ConnParam = NativeConnParam;
+
+export interface CmEvent {
+  type: CmEventType;
+  /** 'CONNECT_REQUEST', 'REJECTED', ... */
+  typeName: string;
+  /** 0, a negative errno (resolution errors), or the reject reason (REJECTED). */
+  status: number;
+  /** The peer's private data (padded by the transport: carry your own length inside). */
+  privateData: Buffer;
+  responderResources: number;
+  initiatorDepth: number;
+  retryCount: number;
+  rnrRetryCount: number;
+  /** UD (UDP port space) and multicast: where to send and with which QPN/QKey. */
+  ud?: { ahAttr: AddressVector; qpNum: number; qkey: number };
+  /** CONNECT_REQUEST: the ID of the incoming connection, to accept or reject. */
+  id?: CmId;
+}
+
+const errorEvents = new Set([
+  CmEventType.ADDR_ERROR, CmEventType.ROUTE_ERROR, CmEventType.CONNECT_ERROR, CmEventType.UNREACHABLE,
+  CmEventType.REJECTED, CmEventType.DEVICE_REMOVAL, CmEventType.MULTICAST_ERROR, CmEventType.DISCONNECTED,
+]);
+
+let sharedChannel: NativeCmChannel | undefined;
+
+/** The environment's event channel, created on first use; watched only while it has IDs. */
+function channel(): NativeCmChannel {
+  if (sharedChannel === undefined || sharedChannel.closed) {
+    sharedChannel = native.createCmChannel((target, event) => wrapperOf<CmId>(target)?.dispatch(event));
+  }
+  return sharedChannel;
+}
+
+async function toAddress(host: string): Promise<string> {
+  return isIP(host) ? host : (await lookup(host)).address;
+}
+
+/** A CM event in TS form; a CONNECT_REQUEST's new ID shares the listener's port space. */
+function toEvent(event: NativeCmEvent, portSpace: PortSpace): CmEvent {
+  const p = event.param;
+  return {
+    type: event.type,
+    typeName: enumName(CmEventType, event.type),
+    status: event.status,
+    privateData: p.privateData,
+    responderResources: p.responderResources,
+    initiatorDepth: p.initiatorDepth,
+    retryCount: p.retryCount,
+    rnrRetryCount: p.rnrRetryCount,
+    ud: p.ahAttr ? { ahAttr: p.ahAttr as AddressVector, qpNum: p.qpNum, qkey: p.qkey! } : undefined,
+    id: event.id && new CmId(event.id, portSpace),
+  };
+}
+
+/** The error for a CM event that ends an operation: REJECTED is ECONNREFUSED, resolution errors keep their errno. */
+function eventError(verb: string, event: CmEvent): RdmaError {
+  let error: RdmaError;
+  if (event.type === CmEventType.REJECTED) error = rdmaError(verb, 'ECONNREFUSED', `rejected by the peer (reason ${event.status})`);
+  else if (event.type === CmEventType.DISCONNECTED) error = rdmaError(verb, 'ECONNRESET', 'disconnected');
+  else if (event.type === CmEventType.DEVICE_REMOVAL) error = rdmaError(verb, 'ENODEV', 'the device was removed');
+  else if (event.status < 0) {
+    const errno = -event.status;
+    error = new RdmaError(`${verb} failed: ${event.typeName} (errno ${errno})`, errnoName(errno), errno, verb);
+  } else error = rdmaError(verb, 'EHOSTUNREACH', `${event.typeName} (status ${event.status})`);
+  Object.defineProperty(error, 'cmEvent', { value: { type: event.type, typeName: event.typeName, status: event.status, privateData: event.privateData }, enumerable: true });
+  return error;
+}
+
+const errnoNames: Record<number, string> = { 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 101: 'ENETUNREACH', 113: 'EHOSTUNREACH', 19: 'ENODEV', 99: 'EADDRNOTAVAIL', 22: 'EINVAL', 104: 'ECONNRESET' };
+function errnoName(errno: number): string {
+  return errnoNames[errno] ?? `E${errno}`;
+}
+
+/**
+ * A communication ID. Events: 'event' (every CmEvent), 'connection' (CmId of an incoming request, and
+ * its event), and kebab-case names of the others ('disconnected', 'device-removal', 'addr-change',
+ * 'timewait-exit', 'established', ...).
+ */
+export class CmId extends EventEmitter implements Disposable {
+  readonly #native: NativeCmId;
+  readonly portSpace: PortSpace;
+  #peerDisconnected = false;
+  #waiter: { accept: Set<CmEventType>; resolve: (event: CmEvent) => void; reject: (error: Error) => void; verb: string } | undefined;
+
+  /** @internal Use CmId.create(), or take it from a 'connection' event. */
+  constructor(handle: NativeCmId, portSpace = PortSpace.TCP) {
+    super();
+    this.#native = register(handle, this);
+    this.portSpace = portSpace;
+  }
+
+  static create(portSpace: PortSpace = PortSpace.TCP): CmId {
+    return new CmId(channel().createId(portSpace), portSpace);
+  }
+
+  /** @internal */
+  get handle(): NativeCmId {
+    return this.#native;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /** The device the ID is bound to, once an address is resolved or bound (a borrowed Context). */
+  get context(): Context | undefined {
+    const handle = this.#native.context;
+    return handle === null ? undefined : Context.of(handle);
+  }
+
+  get portNum(): number {
+    return this.#native.portNum;
+  }
+
+  get localAddress(): NativeSocketAddress | undefined {
+    return this.#native.localAddress ?? undefined;
+  }
+
+  get remoteAddress(): NativeSocketAddress | undefined {
+    return this.#native.remoteAddress ?? undefined;
+  }
+
+  async bind(host: string, port = 0): Promise<void> {
+    this.#native.bindAddr(await toAddress(host), port);
+  }
+
+  /** Resolves the destination to a local device and port (ADDR_RESOLVED). */
+  async resolveAddr(host: string, port: number, options: { source?: string; timeoutMs?: number } = {}): Promise<void> {
+    const [source, destination] = await Promise.all([options.source && toAddress(options.source), toAddress(host)]);
+    const timeoutMs = options.timeoutMs ?? 2000;
+    await this.#expect('rdma_resolve_addr', [CmEventType.ADDR_RESOLVED], timeoutMs, () =>
+      this.#native.resolveAddr(source || null, destination, port, timeoutMs));
+  }
+
+  async resolveRoute(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    await this.#expect('rdma_resolve_route', [CmEventType.ROUTE_RESOLVED], timeoutMs, () => this.#native.resolveRoute(timeoutMs));
+  }
+
+  /** Starts listening; incoming requests arrive as 'connection' events. */
+  listen(backlog = 128): void {
+    this.#native.listen(backlog);
+  }
+
+  /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
+  connect(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
+    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param));
+  }
+
+  /** Accepts an incoming request; resolves when the connection is ESTABLISHED (TCP) or at once (UDP). */
+  async accept(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.portSpace === PortSpace.UDP) {
+      this.#native.accept(param);
+      return;
+    }
+    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param));
+  }
+
+  /** Refuses an incoming request; the peer's connect() rejects with ECONNREFUSED carrying `privateData`. */
+  reject(privateData?: Uint8Array): void {
+    this.#native.reject(privateData);
+  }
+
+  /**
+   * Disconnects; resolves on this side's DISCONNECTED event (which needs the peer's answer: a peer that
+   * saw DISCONNECTED answers when it disconnects or closes its ID). After the peer disconnected first,
+   * this only sends the answer.
+   */
+  async disconnect(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#peerDisconnected) {
+      this.#native.disconnect();
+      return;
+    }
+    await this.#expect('rdma_disconnect', [CmEventType.DISCONNECTED], options.timeoutMs ?? 5000, () => this.#native.disconnect());
+  }
+
+  /** Joins a multicast group (UDP port space, after resolveAddr/bind); resolves with the group's address info. */
+  joinMulticast(host: string, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
+    return this.#expect('rdma_join_multicast', [CmEventType.MULTICAST_JOIN], options.timeoutMs ?? 5000, () => this.#native.joinMulticast(host));
+  }
+
+  leaveMulticast(host: string): void {
+    this.#native.leaveMulticast(host);
+  }
+
+  setReuseAddr(reuse = true): void {
+    this.#native.setReuseAddr(reuse);
+  }
+
+  /**
+   * A QP owned by this ID (the CM moves it through its states); `pd` must come from `this.context`.
+   * UDP IDs get UD QPs, the others RC, unless `qpType` says otherwise.
+   */
+  createQp(pd: ProtectionDomain, attributes: QpInitAttributes): QueuePair {
+    const { sendCq, recvCq = sendCq, srq, qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC, ...rest } = attributes;
+    const handle = this.#native.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
+    return new QueuePair(handle, pd, sendCq, recvCq, srq);
+  }
+
+  /** Destroys the ID (and its QP); a pending operation rejects with ECANCELED. Idempotent. */
+  close(): void {
+    if (this.#native.closed) return;
+    this.#native.close();
+    this.#settle(undefined, rdmaError('rdma_destroy_id', 'ECANCELED', 'the CM ID was closed'));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal Called by the channel for every event of this ID. */
+  dispatch(raw: NativeCmEvent): void {
+    const event = toEvent(raw, this.portSpace);
+    if (event.type === CmEventType.DISCONNECTED) this.#peerDisconnected = true;
+    const waiter = this.#waiter;
+    if (waiter && waiter.accept.has(event.type)) this.#settle(event);
+    else if (waiter && errorEvents.has(event.type)) this.#settle(undefined, eventError(waiter.verb, event));
+    this.emit('event', event);
+    if (event.type === CmEventType.CONNECT_REQUEST) this.emit('connection', event.id, event);
+    else this.emit(event.typeName.toLowerCase().replace(/_/g, '-'), event);
+  }
+
+  #settle(event?: CmEvent, error?: Error): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter && error) waiter.reject(error);
+    else if (waiter && event) waiter.resolve(event);
+  }
+
+  /** Starts an operation and waits for its outcome event; one operation at a time per ID. */
+  #expect(verb: string, accept: CmEventType[], timeoutMs: number, start: () => void): Promise<CmEvent> {
+    if (this.#waiter) return Promise.reject(new TypeError(`${this.#waiter.verb} is still in progress on this CM ID`));
+    return new Promise<CmEvent>((resolve, reject) => {
+      const timer = setTimeout(() => this.#settle(undefined, rdmaError(verb, 'ETIMEDOUT', `no answer in ${timeoutMs} ms`)), timeoutMs);
+      this.#waiter = {
+        accept: new Set(accept),
+        verb,
+        resolve: (event) => (clearTimeout(timer), resolve(event)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      };
+      try {
+        start();
+      } catch (error) {
+        this.#settle(undefined, error as Error);
+      }
+    });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * `npm test`: unit tests on the host, then the device tests on a real RDMA device: this host's if it has
+ * one, else the rxe device inside the Soft-RoCE VM, then (in the VM case) the two-host tests in a pair of
+ * linked VMs. Never reports success with the device tests skipped: if no device can be reached, the run
+ * fails and says why. Only the two-host stage is skipped, with the reason printed, on a host with its own
+ * device (one host's hardware cannot provide a second host).
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { hostHasDevice, insideVm, rerunInVm } from './device-host';
+
+const testRoot = resolve(__dirname, '..', '..', 'test');
+
+/** The suite's compiled test files; `filter`: comma-separated substrings of their names. */
+export function testFiles(suite: 'unit' | 'device' | 'twohost', filter?: string): string[] {
+  const dir = join(testRoot, suite);
+  const wanted = filter?.split(',').filter(Boolean);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js') && (wanted === undefined || wanted.some((w) => f.includes(w))))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+function nodeTest(files: string[], extraArgs: string[] = []): number {
+  if (files.length === 0) return 0;
+  const result = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-reporter=spec', ...extraArgs, ...files], { stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+const inPair = (): boolean => process.env.RDMA_NODE_HOSTS === '2';
+
+/** The two-host suite: in each VM of a pair, its files; elsewhere, starts the pair. */
+async function twoHostStage(filter?: string): Promise<number> {
+  const files = testFiles('twohost', filter);
+  if (files.length === 0) {
+    console.error('two-host tests: no test files matched');
+    return 1;
+  }
+  // The same files in the same order on both hosts: each test plays its host's role.
+  if (inPair()) return nodeTest(files, ['--test-concurrency=1']);
+  if (insideVm()) {
+    console.error('two-host tests: they run in a pair of linked VMs (rdma-node test twohost on the host), not inside one');
+    return 1;
+  }
+  console.log('# two-host tests: two Soft-RoCE VMs linked to each other, each running its side of every test');
+  const started = Date.now();
+  try {
+    const status = await rerunInVm(join(__dirname, '..', 'cli', 'main.js'), ['test', 'twohost', ...(filter ? ['--filter', filter] : [])], 10 * 60_000, { hosts: 2 });
+    console.log(`# two-host tests ${status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return status;
+  } catch (error) {
+    console.error(`two-host tests FAILED: the pair of VMs could not run them: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+/** argv: [unit|device|twohost|all] [--filter name[,name...]] */
+export async function runTests(argv: string[]): Promise<number> {
+  const suite = argv.find((a) => ['unit', 'device', 'twohost', 'all'].includes(a)) ?? 'all';
+  const filterAt = argv.indexOf('--filter');
+  const filter = filterAt >= 0 ? argv[filterAt + 1] : undefined;
+  if (suite === 'twohost') return twoHostStage(filter);
+
+  if (suite !== 'device') {
+    console.log('# unit tests (host)');
+    const status = nodeTest(testFiles('unit', filter));
+    if (status !== 0 || suite === 'unit') return status;
+  }
+
+  const deviceFiles = testFiles('device', filter);
+  if (deviceFiles.length === 0) {
+    console.error('device tests: no test files matched');
+    return 1;
+  }
+  if (insideVm() || hostHasDevice()) {
+    console.log(`# device tests (${insideVm() ? 'Soft-RoCE VM' : 'this host'})`);
+    // One file at a time: the files share the device, and a failure is easier to read alone.
+    const status = nodeTest(deviceFiles, ['--test-concurrency=1']);
+    if (suite === 'all' && !insideVm()) console.log('# two-host tests: skipped, this host has its own RDMA device and no second host to pair it with (they run in two linked VMs where the device tests use the VM)');
+    return status;
+  }
+  console.log('# device tests: this host has no RDMA device; running them on rxe inside the Soft-RoCE VM');
+  let status: number;
+  try {
+    status = await rerunInVm(join(__dirname, '..', 'cli', 'main.js'), ['test', 'device', ...(filter ? ['--filter', filter] : [])], 40 * 60_000);
+  } catch (error) {
+    console.error(`device tests FAILED: the Soft-RoCE VM could not run them: ${(error as Error).message}`);
+    status = 1;
+  }
+  if (suite !== 'all' || filter !== undefined) return status;
+  // The two-host stage runs even after a device failure: its result says something of its own.
+  const pairStatus = await twoHostStage();
+  return status !== 0 ? status : pairStatus;
+}

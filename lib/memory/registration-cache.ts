@@ -1,0 +1,138 @@
+/**
+ * Registration caches: memory regions for byte ranges, reusing a cached registration that still covers
+ * the memory now mapped there. See native/regcache.h for the strategies and what keeps each correct.
+ */
+import { toByteRange, type BufferSource } from '../core/buffers';
+import { Access } from '../verbs/constants';
+import { MemoryRegion } from '../verbs/mr';
+import { native, type NativeMonitorStatus, type NativeRegCache, type NativeRegCacheStats } from '../native';
+import { odpMissing, odpUnsupported, type OdpTransport } from '../verbs/odp';
+import { ProtectionDomain } from '../verbs/pd';
+
+/**
+ * - 'odp': On-Demand Paging registrations, which follow the pages mapped at their addresses: nothing to
+ *   invalidate when memory is unmapped and mapped again.
+ * - 'monitor': pinned registrations, invalidated by the userfaultfd monitor when their memory is unmapped,
+ *   discarded (madvise) or moved (mremap).
+ * - 'uncached': every register() is a fresh registration.
+ * - 'unsafe-unmonitored': pinned registrations reused without the monitor. A registration can then outlive
+ *   the memory it was made for, and RDMA to it silently misses the memory now at that address: this
+ *   strategy exists to show that failure.
+ */
+export type RegistrationStrategy = 'odp' | 'monitor' | 'uncached' | 'unsafe-unmonitored';
+
+export interface RegistrationCacheOptions {
+  /**
+   * 'auto' (default): 'monitor' where userfaultfd works, else 'odp' where the device has it for
+   * `transport`, else 'uncached'. The monitor comes first as in UCX's default order (ODP turns every first
+   * touch into a device page fault), and because rxe's ODP in Linux 7.2 misplaces the data of packets
+   * that do not start at a page boundary (measured; see README).
+   */
+  strategy?: 'auto' | RegistrationStrategy;
+  /** The QPs the memory is for, which decides the ODP capabilities needed (default 'rc'). */
+  transport?: OdpTransport;
+  /** Most entries kept (default 1024); entries in use are never evicted. */
+  maxEntries?: number;
+  /** Most registered bytes kept (default 1 GiB). */
+  maxBytes?: number;
+}
+
+export type RegistrationCacheStats = NativeRegCacheStats;
+export type MonitorStatus = NativeMonitorStatus;
+
+/** What 'auto' (or an explicit strategy) becomes, given why ODP and the monitor are not available. */
+export function chooseStrategy(
+  requested: 'auto' | RegistrationStrategy,
+  odpUnavailable: string | undefined,
+  monitorUnavailable: string | undefined,
+): { strategy: RegistrationStrategy; reason: string } {
+  switch (requested) {
+    case 'auto':
+      if (monitorUnavailable === undefined) return { strategy: 'monitor', reason: 'userfaultfd monitors the memory' };
+      if (odpUnavailable === undefined) return { strategy: 'odp', reason: `no userfaultfd (${monitorUnavailable}); the device has On-Demand Paging` };
+      return { strategy: 'uncached', reason: `no userfaultfd (${monitorUnavailable}) and no ODP (${odpUnavailable})` };
+    case 'odp':
+      if (odpUnavailable !== undefined) throw odpUnsupported(odpUnavailable);
+      return { strategy: 'odp', reason: 'requested' };
+    case 'monitor': case 'uncached': case 'unsafe-unmonitored':
+      return { strategy: requested, reason: 'requested' };
+    default:
+      throw new TypeError(`unknown registration strategy ${String(requested)}`);
+  }
+}
+
+export class RegistrationCache implements Disposable {
+  readonly #native: NativeRegCache;
+  readonly pd: ProtectionDomain;
+  /** Why the strategy in effect was chosen. */
+  readonly reason: string;
+
+  /** @internal Use pd.createRegistrationCache(). */
+  constructor(pd: ProtectionDomain, options: RegistrationCacheOptions = {}) {
+    const odp = odpMissing(pd.context.queryDevice().odpCaps, options.transport ?? 'rc', Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
+    const monitor = native.monitorStatus();
+    const { strategy, reason } = chooseStrategy(options.strategy ?? 'auto', odp, monitor.available ? undefined : `userfaultfd: ${monitor.error}`);
+    this.#native = native.createRegCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes });
+    this.pd = pd;
+    this.reason = reason;
+  }
+
+  /** @internal */
+  get handle(): NativeRegCache {
+    return this.#native;
+  }
+
+  get strategy(): RegistrationStrategy {
+    return this.#native.strategy;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /**
+   * A memory region for `buffer` (or a byte range of it): a cached registration covering it when one is
+   * still valid, else a new one (cached when possible). close() the region when the operations using it
+   * have completed; the registration stays cached for the next register().
+   */
+  register(buffer: BufferSource, access: number = Access.LOCAL_WRITE, range: { offset?: number; length?: number } = {}): MemoryRegion {
+    const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
+    const handle = this.#native.register(arrayBuffer, offset, length, access);
+    return new MemoryRegion(handle, this.pd, new Uint8Array(arrayBuffer, offset, length));
+  }
+
+  stats(): RegistrationCacheStats {
+    return this.#native.stats();
+  }
+
+  /** Deregisters every cached registration not in use. */
+  flush(): void {
+    this.#native.flush();
+  }
+
+  /** Closes the regions it made and deregisters everything. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** The userfaultfd monitor: whether it can run here, and what it has seen (process-wide). */
+export function monitorStatus(): MonitorStatus {
+  return native.monitorStatus();
+}
+
+declare module '../verbs/pd' {
+  interface ProtectionDomain {
+    /** A registration cache over this PD (see RegistrationCache for the strategies). */
+    createRegistrationCache(options?: RegistrationCacheOptions): RegistrationCache;
+  }
+}
+
+// The PD is the cache's parent, so it makes the cache, but verbs sits below memory: the method is added here.
+ProtectionDomain.prototype.createRegistrationCache = function createRegistrationCache(this: ProtectionDomain, options = {}) {
+  return new RegistrationCache(this, options);
+};

@@ -1,0 +1,350 @@
+/**
+ * The whole native surface, declared in one place. Everything else in lib/ is plain TypeScript on top of
+ * these handles; nothing outside lib/ should use them directly.
+ */
+import { RdmaError } from '../core/errors';
+
+export interface NativeDeviceInfo {
+  name: string;
+  guid: bigint;
+  nodeType: number;
+  transportType: number;
+  index: number;
+}
+
+export interface NativeGidEntry {
+  gid: Buffer;
+  gidIndex: number;
+  portNum: number;
+  gidType: number;
+  ndevIfindex: number;
+}
+
+export interface NativeAsyncEvent {
+  type: number;
+  name: string;
+  portNum?: number;
+  qp?: NativeQp;
+  qpNum?: number;
+  cq?: NativeCq;
+  srq?: NativeSrq;
+}
+
+interface Closable {
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface NativeContext extends Closable {
+  readonly deviceName: string;
+  queryDevice(): Record<string, unknown>;
+  queryPort(port: number): Record<string, unknown>;
+  queryGidTable(): NativeGidEntry[];
+  allocPd(): NativePd;
+  createCompChannel(): NativeCompChannel;
+  createCq(cqe: number, channel: NativeCompChannel | null, compVector: number): NativeCq;
+  watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
+}
+
+export interface NativePd extends Closable {
+  registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  createAh(address: object): NativeAh;
+  createAhFromWc(portNum: number, completion: object, grh: Uint8Array): NativeAh;
+  createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number }): NativeSrq;
+  allocMw(type: number): NativeMw;
+}
+
+export interface NativeAh extends Closable {
+  readonly attr: Record<string, unknown>;
+}
+
+export interface NativeSrq extends Closable {
+  postRecv(workRequests: NativeRecvWr[]): void;
+  modify(attributes: { maxWr?: number; srqLimit?: number }): void;
+  query(): { maxWr: number; maxSge: number; srqLimit: number };
+}
+
+export interface NativeMw extends Closable {
+  readonly rkey: number;
+  readonly type: number;
+}
+
+export interface NativeMr extends Closable {
+  readonly lkey: number;
+  readonly rkey: number;
+  readonly addr: bigint;
+  readonly length: number;
+  /** Made by a registration cache from one of its entries (not an uncached registration). */
+  readonly cached: boolean;
+  advise(advice: number, flags: number, offset: number, length: number): void;
+}
+
+export interface NativeMappedBuffer extends Closable {
+  /** The external ArrayBuffer over the current pages; TypeError when unmapped or freed. */
+  readonly arrayBuffer: ArrayBuffer;
+  readonly address: bigint;
+  readonly length: number;
+  readonly pageSize: number;
+  readonly mapped: boolean;
+  unmap(): void;
+  remap(): void;
+  discard(offset: number, length: number): void;
+  move(): void;
+}
+
+export interface NativeRegCacheOptions {
+  strategy: 'odp' | 'monitor' | 'uncached' | 'unsafe-unmonitored';
+  maxEntries?: number;
+  maxBytes?: number | bigint;
+}
+
+export interface NativeRegCacheStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+  evictions: number;
+  uncached: number;
+  entries: number;
+  bytes: number;
+  inUse: number;
+}
+
+export interface NativeRegCache extends Closable {
+  register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  stats(): NativeRegCacheStats;
+  flush(): void;
+  readonly strategy: NativeRegCacheOptions['strategy'];
+}
+
+export interface NativeMonitorStatus {
+  available: boolean;
+  /** errno name of why userfaultfd cannot be used here. */
+  error?: string;
+  running: boolean;
+  unmapEvents: number;
+  removeEvents: number;
+  remapEvents: number;
+  faults: number;
+  lostTrack: number;
+  watched: number;
+}
+
+export interface NativeCompChannel extends Closable {
+  readonly fd: number;
+}
+
+export interface NativeCq extends Closable {
+  /** Writes up to storage.length / WC_WORDS completions; returns how many. */
+  poll(storage: Uint32Array): number;
+  requestNotify(solicitedOnly?: boolean): void;
+  /** true on a completion event, false when cancelWait() ran; rejects when the CQ is closed. */
+  nextEvent(): Promise<boolean>;
+  cancelWait(): void;
+  resize(cqe: number): number;
+  readonly cqe: number;
+}
+
+export interface NativeQpInitAttr {
+  qpType?: number;
+  maxSendWr?: number;
+  maxRecvWr?: number;
+  maxSendSge?: number;
+  maxRecvSge?: number;
+  maxInlineData?: number;
+  sqSigAll?: boolean;
+  srq?: NativeSrq;
+  extended?: boolean;
+}
+
+export type NativeSge =
+  | { mr: NativeMr; offset?: number; length?: number; lkey?: number }
+  | { addr: bigint; length: number; lkey: number }
+  | { buffer: ArrayBuffer; offset: number; length: number };
+
+export interface NativeSendWr {
+  wrId: bigint | number;
+  opcode: number;
+  sendFlags: number;
+  sgList: NativeSge[];
+  immData?: number;
+  invalidateRkey?: number;
+  remoteAddr?: bigint;
+  rkey?: number;
+  compareAdd?: bigint;
+  swap?: bigint;
+  ah?: NativeAh;
+  remoteQpn?: number;
+  remoteQkey?: number;
+  bind?: { mw: NativeMw; rkey: number; mr: NativeMr; offset?: number; length?: number; access?: number };
+}
+
+export interface NativeRecvWr {
+  wrId: bigint | number;
+  sgList: NativeSge[];
+}
+
+export interface NativeQp extends Closable {
+  modify(attributes: object): void;
+  query(): Record<string, unknown>;
+  postSend(workRequests: NativeSendWr[]): void;
+  postRecv(workRequests: NativeRecvWr[]): void;
+  prepareSend(workRequests: NativeSendWr[]): NativePrepared;
+  prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
+  bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
+  readonly qpNum: number;
+  readonly extended: boolean;
+  readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
+}
+
+export interface NativePrepared extends Closable {
+  /** Posts requests [first, first + count) as one list. */
+  post(first?: number, count?: number): void;
+  readonly length: number;
+}
+
+/** One C-core benchmark loop (native/bench.h); the loop kinds are lib/bench/loops.ts's. */
+export interface NativeBenchSpec {
+  loop: number;
+  initiator?: boolean;
+  qps: NativeQp[];
+  sendCq: NativeCq;
+  recvCq: NativeCq;
+  send?: {
+    opcode: number;
+    local: { mr: NativeMr; offset: number; length: number };
+    sendFlags?: number;
+    remotes?: { addr: bigint; rkey: number }[];
+    compareAdd?: bigint;
+    swap?: bigint;
+    ah?: NativeAh;
+    remoteQpn?: number;
+    remoteQkey?: number;
+  };
+  recv?: { mr: NativeMr; offset: number; length: number };
+  postByte?: { mr: NativeMr; offset: number };
+  pollByte?: { mr: NativeMr; offset: number };
+  rxPosted?: number;
+  iters: number;
+  durationMs?: number;
+  marginMs?: number;
+  txDepth?: number;
+  rxDepth?: number;
+  cqMod?: number;
+  postList?: number;
+  events?: boolean;
+  record?: boolean;
+  stallMs?: number;
+  idleMs?: number;
+}
+
+/** Raw results, in ticks (of the cycle counter) since the loop started. */
+export interface NativeBenchResult {
+  ticksPerUsec: number;
+  /** Per post: every iteration of the latency loops; bandwidth loops when recording the peak. */
+  posted?: Float64Array;
+  /** Per completion (recording the peak): entries where a signaled completion arrived, 0 elsewhere. */
+  completed?: Float64Array;
+  /** First post (a receiver: first arrival) and the end of the loop. */
+  first: number;
+  last: number;
+  /** Duration mode: the sampled window and the iterations inside it. */
+  sampleStart: number;
+  sampleEnd: number;
+  sampleIters: number;
+  scnt: number;
+  ccnt: number;
+  rcnt: number;
+}
+
+export interface NativeConnParam {
+  privateData?: Uint8Array;
+  responderResources?: number;
+  initiatorDepth?: number;
+  flowControl?: number;
+  retryCount?: number;
+  rnrRetryCount?: number;
+  srq?: number;
+  qpNum?: number;
+}
+
+export interface NativeCmEvent {
+  type: number;
+  name: string;
+  status: number;
+  /** Connection parameters (TCP/IB port spaces) or UD parameters (UDP). */
+  param: Required<NativeConnParam> & { privateData: Buffer; ahAttr?: Record<string, unknown>; qkey?: number };
+  /** CONNECT_REQUEST: the ID of the incoming connection. */
+  id?: NativeCmId;
+}
+
+export interface NativeSocketAddress {
+  address: string;
+  port: number;
+}
+
+export interface NativeCmChannel extends Closable {
+  createId(portSpace: number): NativeCmId;
+}
+
+export interface NativeCmId extends Closable {
+  bindAddr(address: string, port: number): void;
+  resolveAddr(source: string | null, destination: string, port: number, timeoutMs: number): void;
+  resolveRoute(timeoutMs: number): void;
+  listen(backlog: number): void;
+  connect(param: NativeConnParam): void;
+  accept(param: NativeConnParam): void;
+  reject(privateData?: Uint8Array): void;
+  disconnect(): void;
+  createQp(pd: NativePd, sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  joinMulticast(address: string): void;
+  leaveMulticast(address: string): void;
+  setReuseAddr(reuse: boolean): void;
+  readonly context: NativeContext | null;
+  readonly portNum: number;
+  readonly localAddress: NativeSocketAddress | null;
+  readonly remoteAddress: NativeSocketAddress | null;
+}
+
+/** Hooks for tests and benchmarks (native/regcache_testing.cc); not part of the API. */
+export interface NativeTesting {
+  forkProbe(mr: NativeMr): { parentValid: boolean; childValid: boolean; childCouldWatch: boolean; childCouldMonitor: boolean };
+  simulateLostTrack(): void;
+  /** An ArrayBuffer over a read-only private mapping of the file's first 4096 bytes. */
+  mapFile(path: string): ArrayBuffer;
+  /** An ArrayBuffer over 4096 bytes of a memfd mapped shared. */
+  mapShared(): ArrayBuffer;
+  /** A new thread mmaps fresh pages over the range (MAP_FIXED); returns without waiting for it. */
+  remapOnThread(address: bigint, length: number): void;
+  /** Registers memory the binding never hears of (never deregistered): destroying the PD then fails. */
+  registerUntracked(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number): void;
+  /** ns per ibv_reg_mr + ibv_dereg_mr */
+  benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per cache hit (lookup, validity check, take and return the entry) */
+  benchCacheHits(cache: NativeRegCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  /** ns per monitor catch-up check (the system call of a monitored hit) on the range's first page */
+  benchCatchUp(buffer: ArrayBuffer, offset: number, length: number, iterations: number): number;
+  /** ns per munmap of `size` populated bytes, registered with the monitor or not */
+  benchMunmap(size: number, monitored: boolean, iterations: number): number;
+}
+
+export interface NativeBinding {
+  benchRun(spec: NativeBenchSpec, progress?: (done: number) => void): NativeBenchResult;
+  createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
+  init(options: { RdmaError: typeof RdmaError }): void;
+  listDevices(): NativeDeviceInfo[];
+  openContext(name: string): NativeContext;
+  allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
+  createRegCache(pd: NativePd, options: NativeRegCacheOptions): NativeRegCache;
+  monitorStatus(): NativeMonitorStatus;
+  testing: NativeTesting;
+}
+
+function load(): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const binding = require('../../../build/Release/rdma_native.node') as NativeBinding;
+  binding.init({ RdmaError });
+  return binding;
+}
+
+export const native: NativeBinding = load();

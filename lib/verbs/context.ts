@@ -1,0 +1,150 @@
+/** An open RDMA device: queries, the GID table, asynchronous events, and the objects made from it. */
+import { EventEmitter } from 'node:events';
+
+import type { DeviceAttributes, PortAttributes } from './attributes';
+import { AsyncEventType, GidType, enumName } from './constants';
+import { CompletionChannel, CompletionQueue } from './cq';
+import { formatGid, gidIpv4 } from '../core/gid';
+import type { NativeAsyncEvent, NativeContext } from '../native';
+import { ProtectionDomain } from './pd';
+import type { QueuePair } from './qp/qp';
+import { register, wrapperOf } from '../core/registry';
+import type { SharedReceiveQueue } from './srq';
+
+export interface GidEntry {
+  /** 'fe80:0000:...' as ibv_devinfo prints it. */
+  gid: string;
+  raw: Uint8Array;
+  index: number;
+  portNum: number;
+  type: GidType;
+  typeName: 'IB' | 'RoCE v1' | 'RoCE v2';
+  /** For IPv4-mapped GIDs (RoCE v2 over IPv4): the address. */
+  ipv4?: string;
+  /** The netdev the GID belongs to (RoCE), 0 for IB. */
+  ifindex: number;
+}
+
+export interface AsyncEvent {
+  type: number;
+  /** ibv_event_type_str(), e.g. 'local work queue catastrophic error'. */
+  name: string;
+  /** The IBV_EVENT_* name, e.g. 'QP_FATAL'. */
+  typeName: string;
+  portNum?: number;
+  qp?: QueuePair;
+  qpNum?: number;
+  cq?: CompletionQueue;
+  srq?: SharedReceiveQueue;
+}
+
+const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidType.ROCE_V2]: 'RoCE v2' } as const;
+
+/**
+ * Events: 'event' (AsyncEvent) for each asynchronous device event (port active/error, QP fatal, CQ error,
+ * SRQ limit, device fatal). The async fd is watched only while someone listens; like a socket with a
+ * 'data' listener, that keeps the process alive until the listener goes or the context is closed.
+ */
+export class Context extends EventEmitter implements Disposable {
+  readonly #native: NativeContext;
+  readonly name: string;
+
+  /** @internal Use openDevice() (or cmId.context). */
+  constructor(handle: NativeContext) {
+    super();
+    this.#native = register(handle, this);
+    this.name = handle.deviceName;
+    this.on('newListener', (event: string) => {
+      if (event === 'event' && this.listenerCount('event') === 0) handle.watchAsyncEvents((e) => this.#dispatch(e));
+    });
+    this.on('removeListener', (event: string) => {
+      if (event === 'event' && this.listenerCount('event') === 0 && !handle.closed) handle.watchAsyncEvents(null);
+    });
+  }
+
+  /** The one Context for a native context (contexts librdmacm opened are shared by their CM IDs). */
+  static of(handle: NativeContext): Context {
+    return wrapperOf<Context>(handle) ?? new Context(handle);
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  queryDevice(): DeviceAttributes {
+    return this.#native.queryDevice() as unknown as DeviceAttributes;
+  }
+
+  queryPort(port = 1): PortAttributes {
+    return this.#native.queryPort(port) as unknown as PortAttributes;
+  }
+
+  /** The valid GID entries of every port, with their types. */
+  gidTable(): GidEntry[] {
+    return this.#native.queryGidTable().map((e) => {
+      const raw = new Uint8Array(e.gid);
+      return {
+        gid: formatGid(raw),
+        raw,
+        index: e.gidIndex,
+        portNum: e.portNum,
+        type: e.gidType,
+        typeName: gidTypeNames[e.gidType as GidType] ?? 'IB',
+        ipv4: gidIpv4(raw),
+        ifindex: e.ndevIfindex,
+      };
+    });
+  }
+
+  /**
+   * The GID index to use on `port`: the first RoCE v2 IPv4-mapped GID where there is one (what rdma-core's
+   * tools are given with `-g` on Soft-RoCE), else index 0.
+   */
+  defaultGidIndex(port = 1): number {
+    const entries = this.gidTable().filter((e) => e.portNum === port);
+    return (entries.find((e) => e.type === GidType.ROCE_V2 && e.ipv4) ?? entries[0])?.index ?? 0;
+  }
+
+  allocPd(): ProtectionDomain {
+    return new ProtectionDomain(this.#native.allocPd(), this);
+  }
+
+  createCompletionChannel(): CompletionChannel {
+    return new CompletionChannel(this.#native.createCompChannel(), this);
+  }
+
+  /**
+   * A CQ of at least `cqe` entries. With `channel` (or `channel: true` for a private one), wait() and the
+   * async iterator become available.
+   */
+  createCq(cqe: number, options: { channel?: CompletionChannel | boolean; compVector?: number } = {}): CompletionQueue {
+    let channel: CompletionChannel | undefined;
+    if (options.channel === true) channel = this.createCompletionChannel();
+    else if (options.channel instanceof CompletionChannel) channel = options.channel;
+    else if (options.channel !== undefined && options.channel !== false) throw new TypeError('channel must be a CompletionChannel or a boolean');
+    const handle = this.#native.createCq(cqe, channel?.handle ?? null, options.compVector ?? 0);
+    return new CompletionQueue(handle, this, channel, options.channel === true);
+  }
+
+  /** Closes the device and everything made from it; pending waits reject. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #dispatch(event: NativeAsyncEvent): void {
+    this.emit('event', {
+      type: event.type,
+      name: event.name,
+      typeName: enumName(AsyncEventType, event.type),
+      portNum: event.portNum,
+      qp: wrapperOf<QueuePair>(event.qp),
+      qpNum: event.qpNum,
+      cq: wrapperOf<CompletionQueue>(event.cq),
+      srq: wrapperOf<SharedReceiveQueue>(event.srq),
+    } satisfies AsyncEvent);
+  }
+}

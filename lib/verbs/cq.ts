@@ -1,0 +1,190 @@
+/**
+ * Completion channels and completion queues. Waiting is event-driven: the channel fd is watched with
+ * uv_poll, and wait() follows the request-notify → poll → sleep order, so a completion that arrives
+ * between the poll and the sleep still wakes it.
+ */
+import { CompletionBatch, type Completion } from './completion';
+import type { Context } from './context';
+import { rdmaError } from '../core/errors';
+import type { NativeCompChannel, NativeCq } from '../native';
+import { register } from '../core/registry';
+
+export class CompletionChannel implements Disposable {
+  readonly #native: NativeCompChannel;
+  readonly context: Context;
+
+  /** @internal Use context.createCompletionChannel(). */
+  constructor(handle: NativeCompChannel, context: Context) {
+    this.#native = handle;
+    this.context = context;
+  }
+
+  /** @internal */
+  get handle(): NativeCompChannel {
+    return this.#native;
+  }
+
+  get fd(): number {
+    return this.#native.fd;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /** Closes the channel and the CQs that use it. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Rejects with RdmaError ETIMEDOUT after this many milliseconds. */
+  timeoutMs?: number;
+  /** Wake only for solicited completions (and errors). */
+  solicitedOnly?: boolean;
+}
+
+export class CompletionQueue implements Disposable {
+  readonly #native: NativeCq;
+  readonly context: Context;
+  readonly channel: CompletionChannel | undefined;
+  readonly #ownsChannel: boolean;
+  readonly #batch = new CompletionBatch(64);
+  /** The one native wait in flight, shared by every concurrent wait(). */
+  #event: Promise<boolean> | undefined;
+  #waiters = 0;
+
+  /** @internal Use context.createCq(). */
+  constructor(handle: NativeCq, context: Context, channel: CompletionChannel | undefined, ownsChannel: boolean) {
+    this.#native = register(handle, this);
+    this.context = context;
+    this.channel = channel;
+    this.#ownsChannel = ownsChannel;
+  }
+
+  /** @internal */
+  get handle(): NativeCq {
+    return this.#native;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /** The number of entries the CQ actually has (at least what was asked). */
+  get cqe(): number {
+    return this.#native.cqe;
+  }
+
+  /** Polls up to batch.capacity completions into `batch` (reused storage); returns the count. */
+  poll(batch: CompletionBatch = this.#batch): CompletionBatch {
+    batch.count = this.#native.poll(batch.words);
+    return batch;
+  }
+
+  /** Arms the CQ: the next completion (or solicited one) raises an event on its channel. */
+  requestNotify(solicitedOnly = false): void {
+    this.#native.requestNotify(solicitedOnly);
+  }
+
+  /**
+   * Resolves with the next non-empty batch of completions, sleeping on the channel until there is one.
+   * The batch is reused by the next poll or wait on this CQ unless you pass your own.
+   */
+  async wait(options: WaitOptions = {}, batch: CompletionBatch = this.#batch): Promise<CompletionBatch> {
+    if (this.channel === undefined) throw new TypeError('this CQ has no completion channel; create it with { channel: true }');
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    for (;;) {
+      this.#native.requestNotify(options.solicitedOnly ?? false);
+      if (this.poll(batch).count > 0) return batch;
+      await this.#nextEvent(options.signal, deadline);
+    }
+  }
+
+  /**
+   * Resolves with exactly `count` completions (failed ones included: check `status`), never consuming
+   * more than that from the CQ.
+   */
+  async take(count: number, options: WaitOptions = {}): Promise<Completion[]> {
+    if (!Number.isInteger(count) || count < 0) throw new RangeError('count must be a non-negative integer');
+    const taken: Completion[] = [];
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    while (taken.length < count) {
+      const timeoutMs = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      const batch = await this.wait({ ...options, timeoutMs }, new CompletionBatch(Math.min(count - taken.length, 256)));
+      taken.push(...batch.toObjects());
+    }
+    return taken;
+  }
+
+  /** Completions one by one, as they arrive; ends when the CQ is closed. */
+  async *completions(options: Omit<WaitOptions, 'timeoutMs'> = {}): AsyncGenerator<Completion> {
+    const batch = new CompletionBatch(64);
+    for (;;) {
+      try {
+        await this.wait(options, batch);
+      } catch (error) {
+        if (this.closed) return;
+        throw error;
+      }
+      for (const completion of batch.toObjects()) yield completion;
+    }
+  }
+
+  /** Resizes to at least `cqe` entries; returns the new size. */
+  resize(cqe: number): number {
+    return this.#native.resize(cqe);
+  }
+
+  /** Closes the CQ (and the QPs using it, and a channel made just for it); pending waits reject. */
+  close(): void {
+    this.#native.close();
+    if (this.#ownsChannel) this.channel?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Completion> {
+    return this.completions();
+  }
+
+  async #nextEvent(signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    this.#event ??= this.#native.nextEvent().finally(() => (this.#event = undefined));
+    if (signal === undefined && deadline === undefined) {
+      await this.#event;
+      return;
+    }
+    this.#waiters++;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      if (deadline !== undefined) {
+        timer = setTimeout(() => reject(rdmaError('wait for completion', 'ETIMEDOUT', 'no completion in time')), Math.max(0, deadline - Date.now()));
+      }
+      if (signal !== undefined) {
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      await Promise.race([this.#event, stop]);
+    } catch (error) {
+      // The last waiter to give up releases the native wait, so the loop can exit.
+      if (this.#waiters === 1 && !this.closed) this.#native.cancelWait();
+      throw error;
+    } finally {
+      this.#waiters--;
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/** Protection domains: the parent of memory regions and queue pairs. */
+import { AddressHandle } from './ah';
+import type { Completion } from './completion';
+import { Access, UD_GRH_BYTES } from './constants';
+import type { Context } from './context';
+import { MemoryRegion } from './mr';
+import type { NativePd } from '../native';
+import { MemoryWindow, MwType } from './mw';
+import { odpMissing, odpUnsupported } from './odp';
+import { QueuePair, type AddressVector, type QpInitAttributes } from './qp/qp';
+import { SharedReceiveQueue, type SrqAttributes } from './srq';
+import { toByteRange, type BufferSource } from '../core/buffers';
+
+/**
+ * A PD also makes registration caches: pd.createRegistrationCache() is added by the memory layer above
+ * (lib/memory/registration-cache.ts), which verbs must not import.
+ */
+export class ProtectionDomain implements Disposable {
+  readonly #native: NativePd;
+  readonly context: Context;
+
+  /** @internal Use context.allocPd() (or an endpoint's). */
+  constructor(handle: NativePd, context: Context) {
+    this.#native = handle;
+    this.context = context;
+  }
+
+  /** @internal */
+  get handle(): NativePd {
+    return this.#native;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /**
+   * Registers `buffer` (an ArrayBuffer, Buffer or typed array; optionally a byte range of it) with the
+   * given access flags (default LOCAL_WRITE). The buffer cannot be collected while the MR lives.
+   * Access.ON_DEMAND on a device without On-Demand Paging is an RdmaError EOPNOTSUPP.
+   */
+  registerMemory(buffer: BufferSource, access: number = Access.LOCAL_WRITE, range: { offset?: number; length?: number } = {}): MemoryRegion {
+    const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
+    // Only a well-formed flag set is asked about ODP; the native call reports a malformed one.
+    if (Number.isInteger(access) && access >= 0 && access & Access.ON_DEMAND) {
+      const missing = odpMissing(this.context.queryDevice().odpCaps);
+      if (missing !== undefined) throw odpUnsupported(missing);
+    }
+    const handle = this.#native.registerMemory(arrayBuffer, offset, length, access);
+    return new MemoryRegion(handle, this, new Uint8Array(arrayBuffer, offset, length));
+  }
+
+  /** A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. */
+  createQp(attributes: QpInitAttributes): QueuePair {
+    const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
+    if (srq !== undefined && !(srq instanceof SharedReceiveQueue)) throw new TypeError('srq must be a SharedReceiveQueue made by pd.createSrq()');
+    return new QueuePair(this.#native.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
+  }
+
+  /** An address handle for UD sends to `address` (for RoCE: a GRH with the destination GID). */
+  createAh(address: AddressVector): AddressHandle {
+    return new AddressHandle(this.#native.createAh(address), this);
+  }
+
+  /**
+   * An address handle answering the sender of a UD receive completion. `grh` is the first 40 bytes of
+   * the receive buffer (UD receives always start with the GRH slot).
+   */
+  createAhFromCompletion(completion: Completion, grh: Uint8Array, portNum = 1): AddressHandle {
+    return new AddressHandle(this.#native.createAhFromWc(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
+  }
+
+  createSrq(attributes: Partial<SrqAttributes> = {}): SharedReceiveQueue {
+    return new SharedReceiveQueue(this.#native.createSrq(attributes), this);
+  }
+
+  allocMw(type: MwType = MwType.TYPE_2): MemoryWindow {
+    return new MemoryWindow(this.#native.allocMw(type), this);
+  }
+
+  /** Closes the PD and everything made from it (MRs, windows, QPs, SRQs, AHs). Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * Queue pairs: creation with caps, the RESET→INIT→RTR→RTS state machine with the full attribute set,
+ * query, and posting lists of send and receive work requests in one native call.
+ */
+import { randomInt } from 'node:crypto';
+
+import { Access, LinkLayer, Mtu, QpState, QpType, mtuBytes, mtuFromBytes } from '../constants';
+import type { CompletionQueue } from '../cq';
+import type { MemoryRegion } from '../mr';
+import type { MemoryWindow } from '../mw';
+import { formatGid, isZeroGid, parseGid } from '../../core/gid';
+import type { NativeQp } from '../../native';
+import type { ProtectionDomain } from '../pd';
+import { PreparedWorkRequests } from './prepared';
+import { register } from '../../core/registry';
+import type { SharedReceiveQueue } from '../srq';
+import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
+
+export interface QpCaps {
+  maxSendWr: number;
+  maxRecvWr: number;
+  maxSendSge: number;
+  maxRecvSge: number;
+  maxInlineData: number;
+}
+
+export interface QpInitAttributes extends Partial<QpCaps> {
+  sendCq: CompletionQueue;
+  recvCq?: CompletionQueue;
+  /** Receive through this SRQ instead of the QP's own receive queue. */
+  srq?: SharedReceiveQueue;
+  qpType?: QpType;
+  /** Every send WR generates a completion, whatever its `signaled`. */
+  sqSigAll?: boolean;
+  /**
+   * Post through the extended API (ibv_qp_ex, ibv_wr_*) instead of ibv_post_send; same postSend()
+   * surface. RdmaError EOPNOTSUPP where the provider lacks it.
+   */
+  extended?: boolean;
+}
+
+export interface GlobalRoute {
+  dgid: Uint8Array;
+  flowLabel?: number;
+  sgidIndex?: number;
+  hopLimit?: number;
+  trafficClass?: number;
+}
+
+export interface AddressVector {
+  dlid?: number;
+  sl?: number;
+  srcPathBits?: number;
+  staticRate?: number;
+  portNum?: number;
+  grh?: GlobalRoute;
+}
+
+/** ibv_qp_attr in camelCase; modify() sends exactly the attributes present. */
+export interface QpAttributes {
+  qpState?: QpState;
+  curQpState?: QpState;
+  pathMtu?: Mtu;
+  pathMigState?: number;
+  qkey?: number;
+  rqPsn?: number;
+  sqPsn?: number;
+  destQpNum?: number;
+  qpAccessFlags?: number;
+  cap?: Pick<QpCaps, 'maxSendWr' | 'maxRecvWr'>;
+  ahAttr?: AddressVector;
+  altAhAttr?: AddressVector;
+  pkeyIndex?: number;
+  altPkeyIndex?: number;
+  enSqdAsyncNotify?: number;
+  maxRdAtomic?: number;
+  maxDestRdAtomic?: number;
+  minRnrTimer?: number;
+  portNum?: number;
+  timeout?: number;
+  retryCnt?: number;
+  rnrRetry?: number;
+  altPortNum?: number;
+  altTimeout?: number;
+  rateLimit?: number;
+}
+
+export interface QpQueryResult extends Required<Omit<QpAttributes, 'cap'>> {
+  cap: QpCaps;
+  sqDraining: number;
+  qpType: QpType;
+  sqSigAll: boolean;
+  initCap: QpCaps;
+}
+
+/** What each side tells the other out of band to connect an RC/UC QP (as ibv_rc_pingpong exchanges). */
+export interface QpEndpoint {
+  qpNum: number;
+  psn: number;
+  lid: number;
+  /** 'fe80:...' form; all zeros on InfiniBand without GRH. */
+  gid: string;
+  /** Path MTU in bytes the side can do (its port's active MTU). */
+  mtu: number;
+}
+
+export interface ConnectOptions {
+  portNum?: number;
+  /** Local GID index (default: context.defaultGidIndex()). */
+  gidIndex?: number;
+  /** Access granted to the peer (default: remote read, write and atomics, and local write). */
+  accessFlags?: number;
+  maxRdAtomic?: number;
+  maxDestRdAtomic?: number;
+  minRnrTimer?: number;
+  timeout?: number;
+  retryCnt?: number;
+  rnrRetry?: number;
+  sl?: number;
+  /** Path MTU in bytes (default: the smaller of both ports' active MTUs). */
+  mtu?: number;
+}
+
+export class QueuePair implements Disposable {
+  readonly #native: NativeQp;
+  readonly pd: ProtectionDomain;
+  readonly sendCq: CompletionQueue;
+  readonly recvCq: CompletionQueue;
+  readonly srq: SharedReceiveQueue | undefined;
+  #psn: number = randomInt(0, 1 << 24);
+
+  /** @internal Use pd.createQp() or cmId.createQp(). */
+  constructor(handle: NativeQp, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
+    this.#native = register(handle, this);
+    this.pd = pd;
+    this.sendCq = sendCq;
+    this.recvCq = recvCq;
+    this.srq = srq;
+  }
+
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  get qpNum(): number {
+    return this.#native.qpNum;
+  }
+
+  /** Whether sends go through the extended post API (ibv_wr_*). */
+  get extended(): boolean {
+    return this.#native.extended;
+  }
+
+  /** The capacities the provider actually allocated (at least those asked for). */
+  get caps(): QpCaps {
+    return this.#native.caps;
+  }
+
+  modify(attributes: QpAttributes): void {
+    this.#native.modify(attributes);
+  }
+
+  query(): QpQueryResult {
+    return this.#native.query() as unknown as QpQueryResult;
+  }
+
+  get state(): QpState {
+    return this.query().qpState;
+  }
+
+  /** This side's connection information for the peer. */
+  endpoint(options: { portNum?: number; gidIndex?: number } = {}): QpEndpoint {
+    const context = this.pd.context;
+    const portNum = options.portNum ?? 1;
+    const port = context.queryPort(portNum);
+    const gidIndex = options.gidIndex ?? context.defaultGidIndex(portNum);
+    const entry = context.gidTable().find((e) => e.portNum === portNum && e.index === gidIndex);
+    return {
+      qpNum: this.qpNum,
+      psn: this.#psn,
+      lid: port.lid,
+      gid: entry?.gid ?? formatGid(new Uint8Array(16)),
+      mtu: mtuBytes(port.activeMtu),
+    };
+  }
+
+  /** Moves an RC/UC QP from RESET (or INIT) through RTR to RTS towards `remote`. */
+  connect(remote: QpEndpoint, options: ConnectOptions = {}): void {
+    const context = this.pd.context;
+    const portNum = options.portNum ?? 1;
+    const port = context.queryPort(portNum);
+    const gidIndex = options.gidIndex ?? context.defaultGidIndex(portNum);
+    const rc = this.query().qpType === QpType.RC;
+    if (this.state === QpState.RESET) {
+      const access = options.accessFlags ?? Access.LOCAL_WRITE | Access.REMOTE_WRITE | (rc ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
+      this.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum, qpAccessFlags: access });
+    }
+    const mtu = Math.min(options.mtu ?? remote.mtu, remote.mtu, mtuBytes(port.activeMtu));
+    const dgid = parseGid(remote.gid);
+    // RoCE has no LIDs: the GRH (with the remote GID) is the address.
+    const global = port.linkLayer === LinkLayer.ETHERNET || !isZeroGid(dgid);
+    this.modify({
+      qpState: QpState.RTR,
+      pathMtu: mtuEnum(mtu),
+      destQpNum: remote.qpNum,
+      rqPsn: remote.psn,
+      ...(rc ? { maxDestRdAtomic: options.maxDestRdAtomic ?? 1, minRnrTimer: options.minRnrTimer ?? 12 } : {}),
+      ahAttr: {
+        dlid: remote.lid,
+        sl: options.sl ?? 0,
+        portNum,
+        ...(global ? { grh: { dgid, sgidIndex: gidIndex, hopLimit: 1 } } : {}),
+      },
+    });
+    this.modify({
+      qpState: QpState.RTS,
+      sqPsn: this.#psn,
+      ...(rc
+        ? { timeout: options.timeout ?? 14, retryCnt: options.retryCnt ?? 7, rnrRetry: options.rnrRetry ?? 7, maxRdAtomic: options.maxRdAtomic ?? 1 }
+        : {}),
+    });
+  }
+
+  /** Posts a list of send work requests in one call. A rejected list throws RdmaError with `index`. */
+  postSend(workRequests: SendWorkRequest | SendWorkRequest[]): void {
+    const list = Array.isArray(workRequests) ? workRequests : [workRequests];
+    this.#native.postSend(list.map(toNativeSendWr));
+    for (const wr of list) wr.bind?.mw.bound(wr.bind.rkey);
+  }
+
+  /** Binds a type-1 window to part of `bind.mr` (a completion follows unless signaled: false); returns its new rkey. */
+  bindMw(mw: MemoryWindow, bind: { mr: MemoryRegion; offset?: number; length?: number; access?: number; wrId?: bigint | number; signaled?: boolean }): number {
+    const rkey = this.#native.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
+    mw.bound(rkey);
+    return rkey;
+  }
+
+  postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {
+    const list = Array.isArray(workRequests) ? workRequests : [workRequests];
+    this.#native.postRecv(list.map(toNativeRecvWr));
+  }
+
+  /**
+   * Marshals send requests once for posting many times (prepared.post(first, count)); inline data must
+   * come from an MR. The requests keep the MRs and AHs they name alive.
+   */
+  prepareSend(workRequests: SendWorkRequest[]): PreparedWorkRequests {
+    return new PreparedWorkRequests(this.#native.prepareSend(workRequests.map(toNativeSendWr)), this);
+  }
+
+  prepareRecv(workRequests: RecvWorkRequest[]): PreparedWorkRequests {
+    return new PreparedWorkRequests(this.#native.prepareRecv(workRequests.map(toNativeRecvWr)), this);
+  }
+
+  /** @internal */
+  get handle(): NativeQp {
+    return this.#native;
+  }
+
+  /** Destroys the QP; its outstanding work requests are dropped. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function mtuEnum(bytes: number): Mtu {
+  const mtu = mtuFromBytes(bytes);
+  if (mtu === undefined) throw new RangeError(`path MTU ${bytes} is below 256 bytes`);
+  return mtu;
+}

@@ -1,0 +1,285 @@
+#include "memory/alloc.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "addon/args.h"
+#include "memory/regcache.h"
+#include "verbs/mr.h"
+
+namespace rdma {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kHugePage = 2u << 20;
+constexpr int kMapHuge2MB = 21 << MAP_HUGE_SHIFT;  // linux/mman.h's MAP_HUGE_2MB
+
+// A virtual address range this addon mapped. Referenced by the MappedBuffer while its pages are there and
+// by each ArrayBuffer over it; unmapped with the last reference, after the registrations over it went.
+struct Reservation {
+  uintptr_t address;
+  size_t length;
+  std::shared_ptr<MemoryRegistry> registry;
+  int refs = 1;
+  bool owned = true;  // false once the range is no longer ours to unmap
+};
+
+static void ReleaseReservation(Reservation* reservation) {
+  if (--reservation->refs > 0) return;
+  if (reservation->owned) {
+    DropCachedRegistrations(*reservation->registry, reservation->address, reservation->address + reservation->length);
+    munmap(reinterpret_cast<void*>(reservation->address), reservation->length);
+  }
+  delete reservation;
+}
+
+// The ArrayBuffer's backing store is gone (collected, or detached and released): its reference goes.
+static void FinalizeView(napi_env, void*, void* hint) { ReleaseReservation(static_cast<Reservation*>(hint)); }
+
+Napi::Function MappedBuffer::Define(Napi::Env env) {
+  return DefineClass(env, kName,
+                     {InstanceAccessor<&MappedBuffer::View>("arrayBuffer"),
+                      InstanceAccessor<&MappedBuffer::Address>("address"),
+                      InstanceAccessor<&MappedBuffer::Length>("length"),
+                      InstanceAccessor<&MappedBuffer::PageSize>("pageSize"),
+                      InstanceAccessor<&MappedBuffer::Mapped>("mapped"),
+                      InstanceMethod<&MappedBuffer::Unmap>("unmap"),
+                      InstanceMethod<&MappedBuffer::Remap>("remap"),
+                      InstanceMethod<&MappedBuffer::Discard>("discard"),
+                      InstanceMethod<&MappedBuffer::Move>("move"),
+                      CloseMethod(),
+                      ClosedGetter()});
+}
+
+MappedBuffer::MappedBuffer(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<MappedBuffer>(info), Resource(info.Env(), "mapped buffer") {
+  CheckConstructToken(info, "allocate()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+static size_t RoundUp(size_t value, size_t unit) { return (value + unit - 1) / unit * unit; }
+
+Napi::Value MappedBuffer::Allocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t size = ToU64(info[0], "size");
+  if (size == 0 || size > (uint64_t{1} << 46)) ThrowRange(env, "size must be in [1, 2^46] bytes");
+  auto huge = static_cast<HugePages>(ToU32(info[1], "hugePages", 2));
+  uintptr_t at = info[2].IsUndefined() ? 0 : ToU64(info[2], "address");
+  size_t page = huge == HugePages::kNone ? kPage : kHugePage;
+  if (at % page != 0) ThrowRange(env, "address must be aligned to " + std::to_string(page) + " bytes");
+  size_t map_length = RoundUp(size, page);
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+  if (huge == HugePages::kHugetlb) flags |= MAP_HUGETLB | kMapHuge2MB;
+  void* memory;
+  if (at != 0) {
+    memory = mmap(reinterpret_cast<void*>(at), map_length, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+  } else if (huge == HugePages::kTransparent) {
+    // Transparent huge pages need 2 MiB-aligned ranges: map more, keep the aligned middle.
+    void* wide = mmap(nullptr, map_length + kHugePage, PROT_READ | PROT_WRITE, flags, -1, 0);
+    memory = wide;
+    if (wide != MAP_FAILED) {
+      uintptr_t start = RoundUp(reinterpret_cast<uintptr_t>(wide), kHugePage);
+      size_t head = start - reinterpret_cast<uintptr_t>(wide);
+      if (head > 0) munmap(wide, head);
+      if (kHugePage - head > 0) munmap(reinterpret_cast<void*>(start + map_length), kHugePage - head);
+      memory = reinterpret_cast<void*>(start);
+    }
+  } else {
+    memory = mmap(nullptr, map_length, PROT_READ | PROT_WRITE, flags, -1, 0);
+  }
+  if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
+  if (huge == HugePages::kTransparent) madvise(memory, map_length, MADV_HUGEPAGE);
+  Napi::Object object = AddonData::Get(env).mapped_buffer_class.New({ConstructToken(env)});
+  MappedBuffer* self = Unwrap(object);
+  self->registry_ = AddonData::Get(env).memory;
+  self->reservation_ = new Reservation{reinterpret_cast<uintptr_t>(memory), map_length, self->registry_};
+  self->length_ = size;
+  self->map_length_ = map_length;
+  self->page_size_ = huge == HugePages::kHugetlb ? kHugePage : kPage;
+  self->huge_ = huge;
+  self->mapped_ = true;
+  self->Track(true);
+  return object;
+}
+
+MappedBuffer* MappedBuffer::Containing(Napi::Env env, const void* data, size_t length) {
+  auto& buffers = AddonData::Get(env).memory->buffers;
+  auto start = reinterpret_cast<uintptr_t>(data);
+  auto it = buffers.upper_bound(start);
+  if (it == buffers.begin()) return nullptr;
+  MappedBuffer* buffer = (--it)->second;
+  bool inside = buffer->mapped_ && start + length <= buffer->address() + buffer->map_length_;
+  return inside ? buffer : nullptr;
+}
+
+Resource* MemoryHolder(Napi::Env env, const void* data, size_t length, Napi::Object* holder_js) {
+  MappedBuffer* buffer = MappedBuffer::Containing(env, data, length);
+  if (buffer == nullptr || buffer->Value().IsEmpty()) return nullptr;
+  *holder_js = buffer->Value();
+  return buffer;
+}
+
+uintptr_t MappedBuffer::address() const { return reservation_->address; }
+
+void MappedBuffer::Track(bool tracked) {
+  if (tracked) registry_->buffers[address()] = this;
+  else registry_->buffers.erase(address());
+}
+
+int MappedBuffer::MapFlags() const {
+  return MAP_PRIVATE | MAP_ANONYMOUS | (huge_ == HugePages::kHugetlb ? MAP_HUGETLB | kMapHuge2MB : 0);
+}
+
+int MappedBuffer::MapFresh() {
+  // MAP_FIXED is safe here: the range is ours (our pages or our reservation).
+  void* memory = mmap(reinterpret_cast<void*>(address()), map_length_, PROT_READ | PROT_WRITE, MapFlags() | MAP_FIXED, -1, 0);
+  if (memory == MAP_FAILED) return errno;
+  if (huge_ == HugePages::kTransparent) madvise(memory, map_length_, MADV_HUGEPAGE);
+  mapped_ = true;
+  return 0;
+}
+
+void MappedBuffer::DetachView() {
+  if (view_.IsEmpty()) return;
+  Napi::ArrayBuffer view = view_.Value();
+  if (!view.IsEmpty() && !view.IsDetached()) view.Detach();
+  view_.Reset();
+}
+
+void MappedBuffer::Reserve() {
+  void* memory = mmap(reinterpret_cast<void*>(address()), map_length_, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (memory == MAP_FAILED) {
+    // Out of mappings: give the range back instead (nothing in JS can reach it, the view is detached).
+    munmap(reinterpret_cast<void*>(address()), map_length_);
+    reservation_->owned = false;
+  }
+  mapped_ = false;
+}
+
+int MappedBuffer::Destroy(CloseMode mode) {
+  if (reservation_ == nullptr) return 0;
+  Track(false);
+  if (mode == CloseMode::kFromJs) {
+    // free(): deterministic. Garbage collection and teardown instead leave the pages to the last
+    // ArrayBuffer over them (they may still be in use), or unmap them now if there is none.
+    DetachView();
+    if (mapped_) {
+      DropCachedRegistrations(*registry_, address(), address() + map_length_);
+      if (reservation_->owned) Reserve();
+    }
+  }
+  ReleaseReservation(reservation_);
+  reservation_ = nullptr;
+  return 0;
+}
+
+void MappedBuffer::CheckMapped(Napi::Env env) const {
+  CheckOpen(env);
+  if (!mapped_) ThrowType(env, "the buffer is unmapped; remap() it first");
+}
+
+Napi::Value MappedBuffer::View(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckMapped(env);
+  if (!view_.IsEmpty()) {
+    Napi::ArrayBuffer current = view_.Value();
+    if (!current.IsEmpty()) return current;
+  }
+  napi_value view;
+  reservation_->refs++;
+  napi_status status = napi_create_external_arraybuffer(env, reinterpret_cast<void*>(address()), length_,
+                                                        FinalizeView, reservation_, &view);
+  if (status != napi_ok) {
+    reservation_->refs--;
+    throw Napi::Error::New(env);
+  }
+  view_ = Napi::Weak(Napi::ArrayBuffer(env, view));
+  return Napi::Value(env, view);
+}
+
+Napi::Value MappedBuffer::Address(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return FromU64(info.Env(), address());
+}
+
+Napi::Value MappedBuffer::Length(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(length_));
+}
+
+Napi::Value MappedBuffer::PageSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(page_size_));
+}
+
+Napi::Value MappedBuffer::Mapped(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !closed() && mapped_);
+}
+
+// The test operations below change the mapping behind every registration cache's back (the way other
+// code in a process would); only the monitor or ODP can keep registrations correct across them.
+
+// unmap(): the pages go (as munmap would); the range stays reserved for remap().
+Napi::Value MappedBuffer::Unmap(const Napi::CallbackInfo& info) {
+  CheckMapped(info.Env());
+  DetachView();
+  Reserve();
+  if (!reservation_->owned) ThrowVerb(info.Env(), "mmap", ENOMEM);
+  return info.Env().Undefined();
+}
+
+// remap(): fresh zero pages at the same address (mmap MAP_FIXED), whether mapped or unmapped.
+Napi::Value MappedBuffer::Remap(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  if (!reservation_->owned) ThrowType(info.Env(), "the address range was given back; this buffer cannot be remapped");
+  DetachView();
+  int err = MapFresh();
+  if (err != 0) {
+    Reserve();
+    ThrowVerb(info.Env(), "mmap", err);
+  }
+  return info.Env().Undefined();
+}
+
+// discard(offset, length): madvise(MADV_DONTNEED): the pages read as zeros again (fresh on next touch).
+Napi::Value MappedBuffer::Discard(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckMapped(env);
+  uint64_t offset = ToU64(info[0], "offset"), length = ToU64(info[1], "length");
+  if (offset % page_size_ != 0 || length % page_size_ != 0 || length == 0 || offset > map_length_ || length > map_length_ - offset) {
+    ThrowRange(env, "discard needs whole pages of " + std::to_string(page_size_) + " bytes inside the buffer");
+  }
+  if (madvise(reinterpret_cast<void*>(address() + offset), length, MADV_DONTNEED) != 0) ThrowVerb(env, "madvise", errno);
+  return env.Undefined();
+}
+
+// move(): mremap the pages (with their contents) to a new address; the old range stays reserved while an
+// ArrayBuffer over it may live.
+Napi::Value MappedBuffer::Move(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckMapped(env);
+  void* target = mmap(nullptr, map_length_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (target == MAP_FAILED) ThrowVerb(env, "mmap", errno);
+  DetachView();
+  void* old = reinterpret_cast<void*>(address());
+  void* moved = mremap(old, map_length_, map_length_, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  if (moved == MAP_FAILED) {
+    int err = errno;
+    munmap(target, map_length_);
+    ThrowVerb(env, "mremap", err);
+  }
+  Track(false);
+  Reservation* previous = reservation_;
+  if (previous->refs > 1) {
+    void* held = mmap(old, map_length_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    previous->owned = held == old;
+    if (held != MAP_FAILED && held != old) munmap(held, map_length_);  // a kernel that took it as a hint
+  } else {
+    previous->owned = false;  // nothing refers to it: leave it free
+  }
+  ReleaseReservation(previous);
+  reservation_ = new Reservation{reinterpret_cast<uintptr_t>(moved), map_length_, registry_};
+  Track(true);
+  return env.Undefined();
+}
+
+}  // namespace rdma

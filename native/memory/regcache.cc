@@ -1,0 +1,336 @@
+#include "memory/regcache.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/uffd_monitor.h"
+#include "core/vma.h"
+#include "memory/alloc.h"
+#include "verbs/mr.h"
+#include "verbs/pd.h"
+
+namespace rdma {
+
+constexpr uintptr_t kPage = 4096;
+constexpr uintptr_t kHugePage = 2u << 20;
+
+static RegEntry* EntryOf(IntervalNode* node) { return reinterpret_cast<RegEntry*>(node); }
+
+Napi::Function Regcache::Define(Napi::Env env) {
+  return DefineClass(env, kName,
+                     {InstanceMethod<&Regcache::Register>("register"),
+                      InstanceMethod<&Regcache::Stats>("stats"),
+                      InstanceMethod<&Regcache::Flush>("flush"),
+                      InstanceAccessor<&Regcache::StrategyName>("strategy"),
+                      CloseMethod(),
+                      ClosedGetter()});
+}
+
+Regcache::Regcache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Regcache>(info), Resource(info.Env(), "registration cache") {
+  CheckConstructToken(info, "pd.createRegistrationCache()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+static Regcache::Strategy ParseStrategy(Napi::Env env, Napi::Value value) {
+  std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "odp") return Regcache::Strategy::kOdp;
+  if (name == "monitor") return Regcache::Strategy::kMonitor;
+  if (name == "uncached") return Regcache::Strategy::kUncached;
+  if (name == "unsafe-unmonitored") return Regcache::Strategy::kUnmonitored;
+  ThrowType(env, "strategy must be 'odp', 'monitor', 'uncached' or 'unsafe-unmonitored'");
+}
+
+Napi::Value Regcache::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  Napi::Object options = ToObject(info[1], "options");
+  Strategy strategy = ParseStrategy(env, options.Get("strategy"));
+  uint32_t max_entries = PropU32(options, "maxEntries", 1024, WatchTable::kCapacity);
+  uint64_t max_bytes = PropU64(options, "maxBytes", uint64_t{1} << 30);
+  if (max_entries == 0) ThrowRange(env, "maxEntries must be at least 1");
+  if (strategy == Strategy::kMonitor) {
+    int err = UffdMonitor::Acquire();
+    if (err != 0) ThrowVerb(env, "userfaultfd", err);
+  }
+  Napi::Object object = AddonData::Get(env).regcache_class.New({ConstructToken(env)});
+  Regcache* self = Unwrap(object);
+  self->pd_ = pd;
+  self->strategy_ = strategy;
+  self->monitor_acquired_ = strategy == Strategy::kMonitor;
+  self->max_entries_ = max_entries;
+  self->max_bytes_ = max_bytes;
+  self->registry_ = AddonData::Get(env).memory;
+  self->registry_->caches.push_back(self);
+  self->DependOn(info[0].As<Napi::Object>(), pd);
+  return object;
+}
+
+int Regcache::Destroy(CloseMode) {
+  if (registry_ == nullptr) return 0;
+  // Every handle was closed first (they are dependents), so every entry is unused.
+  uint64_t closed = 0;
+  while (oldest_ != nullptr) Drop(oldest_, &closed);
+  auto& caches = registry_->caches;
+  caches.erase(std::remove(caches.begin(), caches.end(), this), caches.end());
+  registry_.reset();
+  if (monitor_acquired_) UffdMonitor::Release();
+  monitor_acquired_ = false;
+  return 0;
+}
+
+// register(arrayBuffer, offset, length, access)
+Napi::Value Regcache::Register(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ByteRange range = ToByteRange(info[0], info[1], info[2]);
+  uint32_t access = ToU32(info[3], "access");
+  if (strategy_ == Strategy::kOdp) access |= IBV_ACCESS_ON_DEMAND;
+  if (strategy_ == Strategy::kUncached || range.length == 0) return Uncached(env, range, access);
+  uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
+  RegEntry* entry = Find(start, end, access);
+  if (entry != nullptr) {
+    hits_++;
+  } else {
+    misses_++;
+    entry = Insert(env, range, access);
+    if (entry == nullptr) return Uncached(env, range, access);
+  }
+  Acquire(entry);
+  return Mr::Wrap(env, Value(), this, pd_, range, entry->mr, this, entry);
+}
+
+RegEntry* Regcache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
+  RegEntry* hit = nullptr;
+  std::vector<RegEntry*> stale;
+  WatchTable& table = WatchTable::Get();
+  tree_.ForEachCovering(start, end, [&](IntervalNode* node) {
+    RegEntry* entry = EntryOf(node);
+    if (!table.Valid(entry->watch)) {
+      stale.push_back(entry);
+      return true;
+    }
+    if ((entry->access & access) != access) return true;
+    if (!Current(*entry)) {
+      stale.push_back(entry);
+      return true;
+    }
+    hit = entry;
+    return false;
+  });
+  for (RegEntry* entry : stale) Drop(entry, &invalidations_);
+  return hit;
+}
+
+// A candidate for a hit, checked again after making sure no unmap is still on its way to the monitor
+// (Valid() alone misses those; see UffdMonitor::CaughtUp). One system call per hit, none per miss.
+bool Regcache::Current(const RegEntry& entry) const {
+  if (strategy_ != Strategy::kMonitor) return true;
+  return UffdMonitor::CaughtUp(entry.node.start) && WatchTable::Get().Valid(entry.watch);
+}
+
+Napi::Value Regcache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {
+  uncached_++;
+  ibv_mr* mr = ibv_reg_mr(pd_->handle(), range.data, range.length, static_cast<int>(access));
+  if (mr == nullptr) ThrowVerb(env, "ibv_reg_mr", errno);
+  return Mr::Wrap(env, Value(), this, pd_, range, mr);
+}
+
+void Regcache::Acquire(RegEntry* entry) {
+  if (entry->users++ == 0) {
+    LruRemove(entry);
+    in_use_++;
+  }
+}
+
+void Regcache::Release(RegEntry* entry) {
+  if (--entry->users > 0) return;
+  in_use_--;
+  if (!entry->cached) {
+    Free(entry);
+  } else if (!WatchTable::Get().Valid(entry->watch)) {
+    Drop(entry, &invalidations_);  // stale pages stay pinned until this deregisters them
+  } else {
+    LruPush(entry);
+    while (OverLimits(0) && oldest_ != nullptr) Drop(oldest_, &evictions_);
+  }
+}
+
+bool Regcache::OverLimits(size_t extra_bytes) const {
+  return tree_.size() + (extra_bytes > 0 ? 1 : 0) > max_entries_ || bytes_ + extra_bytes > max_bytes_;
+}
+
+RegEntry* Regcache::Insert(Napi::Env env, const ByteRange& range, uint32_t access) {
+  uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
+  // Stale entries over the range first: they hold pinned pages and count against the limits.
+  DropInvalid(start, end);
+  if (range.length > max_bytes_) return nullptr;
+  while (OverLimits(range.length) && oldest_ != nullptr) Drop(oldest_, &evictions_);
+  if (OverLimits(range.length)) return nullptr;  // everything left is in use
+
+  auto entry = std::make_unique<RegEntry>();
+  WatchTable& table = WatchTable::Get();
+  if (!WatchRange(start, end, &entry->watch)) return nullptr;
+  ibv_mr* mr = ibv_reg_mr(pd_->handle(), range.data, range.length, static_cast<int>(access));
+  if (mr == nullptr) {
+    int err = errno;
+    table.Retire(&entry->watch);
+    ThrowVerb(env, "ibv_reg_mr", err);
+  }
+  if (!table.Valid(entry->watch)) {
+    // The mapping changed while it was being pinned: what the MR holds may already be gone. Register the
+    // memory as it is now, uncached.
+    ibv_dereg_mr(mr);
+    table.Retire(&entry->watch);
+    return nullptr;
+  }
+  entry->mr = mr;
+  entry->access = access;
+  entry->node.start = start;
+  entry->node.end = end;
+  tree_.Insert(&entry->node);
+  bytes_ += range.length;
+  // When the JS buffer dies its memory may be reused for anything: this entry goes with it.
+  range.buffer.AddFinalizer([](Napi::Env, Watch* watch) {
+    WatchTable::Get().Invalidate(*watch);
+    delete watch;
+  }, new Watch(entry->watch));
+  return entry.release();
+}
+
+// Watches the pages under [start, end): for the monitor, registered with userfaultfd, which needs whole
+// pages of the mapping's page size (hugetlbfs: 2 MiB). False when the range cannot be watched.
+bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
+  WatchTable& table = WatchTable::Get();
+  MappedBuffer* ours = MappedBuffer::Containing(env_, reinterpret_cast<void*>(start), end - start);
+  uintptr_t page = ours != nullptr ? ours->page_size() : kPage;
+  for (;;) {
+    uintptr_t first = start & ~(page - 1), last = (end + page - 1) & ~(page - 1);
+    // Registering part of a mapping splits it in the kernel (and mremap cannot move a split mapping):
+    // our own buffers are registered whole. Only the published range invalidates this entry.
+    uintptr_t from = ours != nullptr ? ours->address() : first;
+    uintptr_t to = ours != nullptr ? ours->address() + ours->map_length() : last;
+    if (strategy_ == Strategy::kMonitor) {
+      // Present pages neither fault through the handler thread later nor while being pinned (an
+      // optimisation: errors are harmless, e.g. for read-only memory).
+      madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE);
+    }
+    if (!table.Publish(first, last, watch)) return false;
+    if (strategy_ != Strategy::kMonitor) return true;
+    // Shared memory can change through its file descriptor without an event: not ours to vouch for.
+    int err = PrivatelyMapped(first, last) ? UffdMonitor::Register(from, to) : EINVAL;
+    if (err == 0) return true;
+    table.Retire(watch);
+    // Memory of another allocator may be hugetlbfs: try its alignment once.
+    if (err != EINVAL || page == kHugePage) return false;
+    page = kHugePage;
+  }
+}
+
+void Regcache::Drop(RegEntry* entry, uint64_t* counter) {
+  if (entry->cached) {
+    tree_.Erase(&entry->node);
+    bytes_ -= entry->node.end - entry->node.start;
+    entry->cached = false;
+    (*counter)++;
+  }
+  if (entry->users == 0) {
+    LruRemove(entry);
+    Free(entry);
+  }
+}
+
+void Regcache::Free(RegEntry* entry) {
+  ibv_dereg_mr(entry->mr);
+  WatchTable::Get().Retire(&entry->watch);
+  delete entry;
+}
+
+void Regcache::LruPush(RegEntry* entry) {
+  entry->older = newest_;
+  entry->newer = nullptr;
+  if (newest_ != nullptr) newest_->newer = entry;
+  newest_ = entry;
+  if (oldest_ == nullptr) oldest_ = entry;
+}
+
+void Regcache::LruRemove(RegEntry* entry) {
+  if (entry->newer != nullptr) entry->newer->older = entry->older;
+  else if (newest_ == entry) newest_ = entry->older;
+  if (entry->older != nullptr) entry->older->newer = entry->newer;
+  else if (oldest_ == entry) oldest_ = entry->newer;
+  entry->newer = entry->older = nullptr;
+}
+
+void Regcache::DropInvalid(uintptr_t start, uintptr_t end) {
+  std::vector<RegEntry*> stale;
+  WatchTable& table = WatchTable::Get();
+  tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
+    if (!table.Valid(EntryOf(node)->watch)) stale.push_back(EntryOf(node));
+    return true;
+  });
+  for (RegEntry* entry : stale) Drop(entry, &invalidations_);
+}
+
+void Regcache::DropRange(uintptr_t start, uintptr_t end) {
+  std::vector<RegEntry*> overlapping;
+  tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
+    overlapping.push_back(EntryOf(node));
+    return true;
+  });
+  for (RegEntry* entry : overlapping) Drop(entry, &invalidations_);
+}
+
+void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_t end) {
+  for (Regcache* cache : registry.caches) cache->DropRange(start, end);
+}
+
+// stats(): counters, after dropping the entries found invalid (so `entries` and `bytes` are what is usable).
+Napi::Value Regcache::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  DropInvalid(0, UINTPTR_MAX);
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("hits", static_cast<double>(hits_));
+  stats.Set("misses", static_cast<double>(misses_));
+  stats.Set("invalidations", static_cast<double>(invalidations_));
+  stats.Set("evictions", static_cast<double>(evictions_));
+  stats.Set("uncached", static_cast<double>(uncached_));
+  stats.Set("entries", static_cast<double>(tree_.size()));
+  stats.Set("bytes", static_cast<double>(bytes_));
+  stats.Set("inUse", static_cast<double>(in_use_));
+  return stats;
+}
+
+// flush(): deregisters every unused entry.
+Napi::Value Regcache::Flush(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  while (oldest_ != nullptr) Drop(oldest_, &evictions_);
+  return info.Env().Undefined();
+}
+
+Napi::Value Regcache::StrategyName(const Napi::CallbackInfo& info) {
+  static const char* const names[] = {"odp", "monitor", "uncached", "unsafe-unmonitored"};
+  return Napi::String::New(info.Env(), names[static_cast<int>(strategy_)]);
+}
+
+Napi::Value MonitorStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MonitorStats stats = UffdMonitor::Stats();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("available", stats.error == 0);
+  if (stats.error != 0) result.Set("error", ErrnoName(stats.error));
+  result.Set("running", stats.running);
+  result.Set("unmapEvents", static_cast<double>(stats.unmap_events));
+  result.Set("removeEvents", static_cast<double>(stats.remove_events));
+  result.Set("remapEvents", static_cast<double>(stats.remap_events));
+  result.Set("faults", static_cast<double>(stats.faults));
+  result.Set("lostTrack", static_cast<double>(stats.lost_track));
+  result.Set("watched", static_cast<double>(WatchTable::Get().active_count()));
+  return result;
+}
+
+}  // namespace rdma

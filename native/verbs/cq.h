@@ -1,0 +1,50 @@
+// A completion queue. poll() writes completions into caller-owned storage (kWcWords 32-bit words per
+// completion, layout in lib/completion.ts) so the hot path allocates nothing. nextEvent() resolves on
+// the next completion event of the CQ's channel; a pending wait keeps the CQ alive.
+#pragma once
+#include <infiniband/verbs.h>
+#include <napi.h>
+
+#include <vector>
+
+#include "addon/resource.h"
+
+namespace rdma {
+
+class Context;
+class CompChannel;
+
+constexpr size_t kWcWords = 16;
+
+class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
+ public:
+  static constexpr napi_type_tag kTag = {0x7264'6d61'0001'0005ULL, 0x636f'6d70'7175'6575ULL};
+  static constexpr const char* kName = "CompletionQueue";
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object Create(Napi::Env env, Napi::Object context_js, Context* context, uint32_t cqe,
+                             CompChannel* channel, Napi::Value channel_js, uint32_t comp_vector);
+
+  explicit Cq(const Napi::CallbackInfo& info);
+  ~Cq() override { Close(CloseMode::kQuiet); }
+  ibv_cq* handle() const { return cq_; }
+  Context* context() const { return context_; }
+  void OnEvent();  // from the channel, on the loop thread inside a callback scope
+
+ private:
+  int Destroy(CloseMode mode) override;
+  Napi::Value Poll(const Napi::CallbackInfo& info);
+  Napi::Value RequestNotify(const Napi::CallbackInfo& info);
+  Napi::Value NextEvent(const Napi::CallbackInfo& info);
+  Napi::Value CancelWait(const Napi::CallbackInfo& info);
+  Napi::Value Resize(const Napi::CallbackInfo& info);
+  Napi::Value Cqe(const Napi::CallbackInfo& info);
+  enum class WaitOutcome { kEvent, kCancelled, kClosed };
+  void SettleWaiters(WaitOutcome outcome);
+
+  ibv_cq* cq_ = nullptr;
+  Context* context_ = nullptr;
+  CompChannel* channel_ = nullptr;
+  std::vector<Napi::Promise::Deferred> waiters_;
+};
+
+}  // namespace rdma

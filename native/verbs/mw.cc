@@ -1,0 +1,51 @@
+#include "verbs/mw.h"
+
+#include <cerrno>
+
+#include "addon/args.h"
+#include "verbs/pd.h"
+
+namespace rdma {
+
+Napi::Function Mw::Define(Napi::Env env) {
+  return DefineClass(env, "MemoryWindow",
+                     {InstanceAccessor<&Mw::Rkey>("rkey"), InstanceAccessor<&Mw::Type>("type"), CloseMethod(), ClosedGetter()});
+}
+
+Mw::Mw(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mw>(info), Resource(info.Env(), "memory window") {
+  CheckConstructToken(info, "pd.allocMw()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+// pd.allocMw(type: 1 | 2)
+Napi::Object Mw::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+  Napi::Env env = info.Env();
+  uint32_t type = ToU32(info[0], "type", IBV_MW_TYPE_2);
+  if (type != IBV_MW_TYPE_1 && type != IBV_MW_TYPE_2) ThrowRange(env, "a memory window is of type 1 or 2");
+  ibv_mw* mw = ibv_alloc_mw(pd->handle(), static_cast<ibv_mw_type>(type));
+  if (mw == nullptr) ThrowVerb(env, "ibv_alloc_mw", errno);
+  Napi::Object object = AddonData::Get(env).mw_class.New({ConstructToken(env)});
+  Mw* self = Unwrap(object);
+  self->mw_ = mw;
+  self->DependOn(pd_js, pd);
+  return object;
+}
+
+int Mw::Destroy(CloseMode) {
+  if (mw_ == nullptr) return 0;
+  int err = ibv_dealloc_mw(mw_);
+  if (err == 0) mw_ = nullptr;
+  return err;
+}
+
+Napi::Value Mw::Rkey(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Napi::Number::New(info.Env(), mw_->rkey);
+}
+
+Napi::Value Mw::Type(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Napi::Number::New(info.Env(), mw_->type);
+}
+
+}  // namespace rdma

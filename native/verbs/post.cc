@@ -1,0 +1,272 @@
+// Posting work request lists: the JS array is turned into linked ibv_send_wr/ibv_recv_wr arrays and
+// handed to the provider in one call. Every address is checked against the MR it claims to be in.
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "verbs/post.h"
+
+#include "addon/args.h"
+#include "verbs/ah.h"
+#include "verbs/mr.h"
+#include "verbs/mw.h"
+#include "verbs/qp.h"
+
+namespace rdma {
+
+// The opcodes this binding can describe fully; the provider is never handed an opcode it may index
+// a table with unchecked.
+static bool KnownSendOpcode(uint32_t opcode) {
+  switch (opcode) {
+    case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_SEND: case IBV_WR_SEND_WITH_IMM:
+    case IBV_WR_RDMA_READ: case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
+    case IBV_WR_LOCAL_INV: case IBV_WR_SEND_WITH_INV: case IBV_WR_BIND_MW:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void PostedRefs::Hold(const void* object, Napi::Object js) {
+  if (refs_.find(object) == refs_.end()) refs_.emplace(object, Napi::Persistent(js));
+}
+
+void PostedRefs::Clear() {
+  for (auto& [object, reference] : refs_) reference.Reset();
+  refs_.clear();
+}
+
+// An SGE is {mr, offset?, length?} (checked against the MR), {addr, length, lkey} (raw: the device
+// validates the lkey, so only for memory the device touches), or {buffer, offset, length} for inline
+// data that the CPU copies at post time.
+ibv_sge ToSge(Napi::Value value, bool cpu_reads, PostedRefs& refs) {
+  Napi::Env env = value.Env();
+  Napi::Object js = ToObject(value, "sge");
+  ibv_sge sge = {};
+  if (Has(js, "mr")) {
+    Mr* mr = UnwrapTagged<Mr>(js.Get("mr"), "sge.mr");
+    mr->CheckAttached(env);
+    uint64_t size = mr->handle()->length;
+    uint64_t offset = PropU64(js, "offset", 0);
+    if (offset > size) ThrowRange(env, "sge.offset is beyond the end of the MR");
+    uint64_t length = PropU64(js, "length", size - offset);
+    if (length > size - offset || length > UINT32_MAX) ThrowRange(env, "sge range exceeds the MR");
+    sge.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
+    sge.length = static_cast<uint32_t>(length);
+    sge.lkey = PropU32(js, "lkey", mr->handle()->lkey);
+    refs.Hold(mr, js.Get("mr").As<Napi::Object>());
+  } else if (Has(js, "buffer")) {
+    if (!cpu_reads) ThrowType(env, "a {buffer} sge is only for inline sends; register memory for the device");
+    ByteRange range = ToByteRange(js.Get("buffer"), js.Get("offset"), js.Get("length"));
+    sge.addr = reinterpret_cast<uintptr_t>(range.data);
+    sge.length = static_cast<uint32_t>(range.length);
+  } else {
+    if (cpu_reads) ThrowType(env, "inline data must come from an MR or a buffer, not a raw address");
+    sge.addr = ToU64(js.Get("addr"), "sge.addr");
+    sge.length = ToU32(js.Get("length"), "sge.length");
+    sge.lkey = ToU32(js.Get("lkey"), "sge.lkey");
+  }
+  return sge;
+}
+
+static Napi::Array ToArray(Napi::Value value, const char* name) {
+  if (!value.IsArray()) ThrowType(value.Env(), std::string(name) + " must be an array of work requests");
+  return value.As<Napi::Array>();
+}
+
+[[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index) {
+  Napi::Error error = VerbError(env, verb, err);
+  error.Set("index", Napi::Number::New(env, static_cast<double>(index)));
+  throw error;
+}
+
+static void ParseSgList(Napi::Object wr, bool cpu_reads, PostedRefs& refs, std::vector<ibv_sge>* out) {
+  Napi::Value sg_list = wr.Get("sgList");
+  if (sg_list.IsUndefined()) return;
+  Napi::Array array = ToArray(sg_list, "sgList");
+  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, refs));
+}
+
+void ParseRecvList(Napi::Value value, PostedRefs& refs, RecvList* out) {
+  Napi::Array list = ToArray(value, "workRequests");
+  size_t count = list.Length();
+  out->sges.resize(count);
+  out->wrs.resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Object js = ToObject(list.Get(i), "work request");
+    ParseSgList(js, false, refs, &out->sges[i]);
+    ibv_recv_wr& wr = out->wrs[i];
+    wr.wr_id = PropU64(js, "wrId", 0);
+    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
+    wr.sg_list = out->sges[i].data();
+    wr.num_sge = static_cast<int>(out->sges[i].size());
+  }
+}
+
+// The type-2 window bind of an IBV_WR_BIND_MW request: {mw, rkey, mr, offset, length, access}.
+static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
+  Napi::Object bind = ToObject(js.Get("bind"), "bind");
+  Napi::Value mw_js = bind.Get("mw");
+  Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
+  Mr* mr = UnwrapOpen<Mr>(bind.Get("mr"), "bind.mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t offset = PropU64(bind, "offset", 0);
+  uint64_t length = PropU64(bind, "length", offset <= size ? size - offset : 0);
+  if (offset > size || length > size - offset) ThrowRange(js.Env(), "the window exceeds the MR");
+  wr->bind_mw.mw = mw->handle();
+  wr->bind_mw.rkey = ToU32(bind.Get("rkey"), "bind.rkey");
+  wr->bind_mw.bind_info.mr = mr->handle();
+  wr->bind_mw.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
+  wr->bind_mw.bind_info.length = length;
+  wr->bind_mw.bind_info.mw_access_flags = PropU32(bind, "access", 0);
+  refs.Hold(mw, mw_js.As<Napi::Object>());
+  refs.Hold(mr, bind.Get("mr").As<Napi::Object>());
+}
+
+// Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
+// The provider reports a bad request only for the batch as a whole (at ibv_wr_complete).
+int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
+  ibv_wr_start(qpx);
+  for (size_t n = 0; n < count; n++) {
+    ibv_send_wr& wr = first[n];
+    qpx->wr_id = wr.wr_id;
+    qpx->wr_flags = wr.send_flags;
+    switch (wr.opcode) {
+      case IBV_WR_RDMA_WRITE: ibv_wr_rdma_write(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr); break;
+      case IBV_WR_RDMA_WRITE_WITH_IMM: ibv_wr_rdma_write_imm(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr, wr.imm_data); break;
+      case IBV_WR_SEND: ibv_wr_send(qpx); break;
+      case IBV_WR_SEND_WITH_IMM: ibv_wr_send_imm(qpx, wr.imm_data); break;
+      case IBV_WR_RDMA_READ: ibv_wr_rdma_read(qpx, wr.wr.rdma.rkey, wr.wr.rdma.remote_addr); break;
+      case IBV_WR_ATOMIC_CMP_AND_SWP:
+        ibv_wr_atomic_cmp_swp(qpx, wr.wr.atomic.rkey, wr.wr.atomic.remote_addr, wr.wr.atomic.compare_add, wr.wr.atomic.swap);
+        break;
+      case IBV_WR_ATOMIC_FETCH_AND_ADD:
+        ibv_wr_atomic_fetch_add(qpx, wr.wr.atomic.rkey, wr.wr.atomic.remote_addr, wr.wr.atomic.compare_add);
+        break;
+      case IBV_WR_LOCAL_INV: ibv_wr_local_inv(qpx, wr.invalidate_rkey); break;
+      case IBV_WR_SEND_WITH_INV: ibv_wr_send_inv(qpx, wr.invalidate_rkey); break;
+      case IBV_WR_BIND_MW: ibv_wr_bind_mw(qpx, wr.bind_mw.mw, wr.bind_mw.rkey, &wr.bind_mw.bind_info); break;
+      default: ibv_wr_abort(qpx); return EOPNOTSUPP;
+    }
+    if (qpx->qp_base.qp_type == IBV_QPT_UD) ibv_wr_set_ud_addr(qpx, wr.wr.ud.ah, wr.wr.ud.remote_qpn, wr.wr.ud.remote_qkey);
+    if (wr.opcode == IBV_WR_LOCAL_INV || wr.opcode == IBV_WR_BIND_MW) continue;
+    if (wr.send_flags & IBV_SEND_INLINE) {
+      // Gathered into one buffer: rxe's ibv_wr_set_inline_data_list (rdma-core 44) loses the total length.
+      std::vector<uint8_t> data;
+      for (int i = 0; i < wr.num_sge; i++) {
+        auto* bytes = reinterpret_cast<const uint8_t*>(wr.sg_list[i].addr);
+        data.insert(data.end(), bytes, bytes + wr.sg_list[i].length);
+      }
+      ibv_wr_set_inline_data(qpx, data.data(), data.size());
+    } else if (wr.num_sge == 1) {
+      ibv_wr_set_sge(qpx, wr.sg_list[0].lkey, wr.sg_list[0].addr, wr.sg_list[0].length);
+    } else {
+      // rxe before rdma-core PR #1744 counts the first SGE's length once per SGE here.
+      ibv_wr_set_sge_list(qpx, static_cast<size_t>(wr.num_sge), wr.sg_list);
+    }
+  }
+  return ibv_wr_complete(qpx);
+}
+
+// [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
+//   remoteQkey, bind}] → a linked list ready for ibv_post_send on `qp`.
+void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared) {
+  Napi::Env env = value.Env();
+  Napi::Array list = ToArray(value, "workRequests");
+  size_t count = list.Length();
+  out->sges.resize(count);
+  out->wrs.resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Object js = ToObject(list.Get(i), "work request");
+    ibv_send_wr& wr = out->wrs[i];
+    wr.wr_id = PropU64(js, "wrId", 0);
+    uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
+    if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
+    wr.opcode = static_cast<ibv_wr_opcode>(opcode);
+    wr.send_flags = PropU32(js, "sendFlags", 0);
+    bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
+    // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
+    // keeps alive, never from a bare buffer.
+    if (prepared && inline_data) {
+      Napi::Value sg_list = js.Get("sgList");
+      if (sg_list.IsArray()) {
+        Napi::Array array = sg_list.As<Napi::Array>();
+        for (uint32_t j = 0; j < array.Length(); j++) {
+          if (array.Get(j).IsObject() && Has(array.Get(j).As<Napi::Object>(), "buffer")) {
+            ThrowType(env, "prepared work requests take their inline data from an MR, not a buffer");
+          }
+        }
+      }
+    }
+    ParseSgList(js, inline_data, refs, &out->sges[i]);
+    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
+    wr.sg_list = out->sges[i].data();
+    wr.num_sge = static_cast<int>(out->sges[i].size());
+    if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
+      wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
+    } else {
+      wr.imm_data = htonl(PropU32(js, "immData", 0));
+    }
+    switch (opcode) {
+      case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
+        wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
+        wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
+        wr.wr.atomic.swap = PropU64(js, "swap", 0);
+        break;
+      case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_RDMA_READ:
+        wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
+        break;
+      case IBV_WR_BIND_MW:
+        ParseBind(js, refs, &wr);
+        break;
+      default:
+        break;
+    }
+    if (qp->qp_type == IBV_QPT_UD) {
+      Napi::Value ah_js = js.Get("ah");
+      Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
+      wr.wr.ud.ah = ah->handle();
+      wr.wr.ud.remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
+      wr.wr.ud.remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
+      refs.Hold(ah, ah_js.As<Napi::Object>());
+    }
+  }
+}
+
+// postSend([...]): see ParseSendList.
+Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  SendList list;
+  ParseSendList(info[0], qp_, posted_, &list, false);
+  if (list.wrs.empty()) return env.Undefined();
+  if (qpx_ != nullptr) {
+    int err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());
+    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+    return env.Undefined();
+  }
+  ibv_send_wr* bad = nullptr;
+  int err = ibv_post_send(qp_, list.wrs.data(), &bad);
+  if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  return env.Undefined();
+}
+
+// postRecv([{wrId, sgList}])
+Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (qp_->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  RecvList list;
+  ParseRecvList(info[0], posted_, &list);
+  if (list.wrs.empty()) return env.Undefined();
+  ibv_recv_wr* bad = nullptr;
+  int err = ibv_post_recv(qp_, list.wrs.data(), &bad);
+  if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  return env.Undefined();
+}
+
+}  // namespace rdma

@@ -1,0 +1,84 @@
+#include "verbs/prepared.h"
+
+#include <algorithm>
+
+#include "addon/args.h"
+#include "verbs/qp.h"
+
+namespace rdma {
+
+Napi::Function PreparedWrs::Define(Napi::Env env) {
+  return DefineClass(env, "PreparedWorkRequests",
+                     {InstanceMethod<&PreparedWrs::Post>("post"), InstanceAccessor<&PreparedWrs::Length>("length"),
+                      CloseMethod(), ClosedGetter()});
+}
+
+PreparedWrs::PreparedWrs(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<PreparedWrs>(info), Resource(info.Env(), "prepared work requests") {
+  CheckConstructToken(info, "qp.prepareSend() or qp.prepareRecv()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+Napi::Object PreparedWrs::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, bool send) {
+  Napi::Env env = info.Env();
+  if (!send && qp->handle()->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  Napi::Object object = AddonData::Get(env).prepared_class.New({ConstructToken(env)});
+  PreparedWrs* self = Unwrap(object);
+  self->qp_ = qp->handle();
+  self->qpx_ = qp->extended_handle();
+  self->send_ = send;
+  if (send) ParseSendList(info[0], self->qp_, self->refs_, &self->send_list_, true);
+  else ParseRecvList(info[0], self->refs_, &self->recv_list_);
+  self->DependOn(qp_js, qp);
+  return object;
+}
+
+int PreparedWrs::Destroy(CloseMode) {
+  qp_ = nullptr;
+  qpx_ = nullptr;
+  refs_.Clear();
+  return 0;
+}
+
+// Links [first, first + count) into one list for the call and restores nothing afterwards: every post
+// sets the links it needs, so slices of the same requests can be posted in any order.
+template <class Wr>
+static Wr* Link(std::vector<Wr>& wrs, size_t first, size_t count) {
+  for (size_t i = first; i + 1 < first + count; i++) wrs[i].next = &wrs[i + 1];
+  wrs[first + count - 1].next = nullptr;
+  return &wrs[first];
+}
+
+Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  size_t length = send_ ? send_list_.wrs.size() : recv_list_.wrs.size();
+  // Arguments are read only when given: post() with none is the cheapest call the binding has.
+  size_t first = info.Length() < 1 ? 0 : ToU32(info[0], "first");
+  size_t count = info.Length() < 2 ? length - std::min(first, length) : ToU32(info[1], "count");
+  if (first > length || count > length - first) ThrowRange(env, "the slice exceeds the prepared work requests");
+  if (count == 0) return env.Undefined();
+  int err;
+  if (send_ && qpx_ != nullptr) {
+    err = PostWithWrApi(qpx_, &send_list_.wrs[first], count);
+    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+  } else if (send_) {
+    ibv_send_wr* head = Link(send_list_.wrs, first, count);
+    ibv_send_wr* bad = nullptr;
+    err = ibv_post_send(qp_, head, &bad);
+    if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - head) : 0);
+  } else {
+    ibv_recv_wr* head = Link(recv_list_.wrs, first, count);
+    ibv_recv_wr* bad = nullptr;
+    err = ibv_post_recv(qp_, head, &bad);
+    if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - head) : 0);
+  }
+  return env.Undefined();
+}
+
+Napi::Value PreparedWrs::Length(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(send_ ? send_list_.wrs.size() : recv_list_.wrs.size()));
+}
+
+}  // namespace rdma

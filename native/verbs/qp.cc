@@ -1,0 +1,222 @@
+#include "verbs/qp.h"
+
+#include <cerrno>
+
+#include "addon/args.h"
+#include "verbs/context.h"
+#include "verbs/cq.h"
+#include "verbs/mr.h"
+#include "verbs/mw.h"
+#include "verbs/pd.h"
+#include "verbs/prepared.h"
+#include "verbs/qp_attr.h"
+#include "verbs/srq.h"
+
+namespace rdma {
+
+Napi::Function Qp::Define(Napi::Env env) {
+  return DefineClass(env, "QueuePair",
+                     {InstanceMethod<&Qp::Modify>("modify"), InstanceMethod<&Qp::Query>("query"),
+                      InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
+                      InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
+                      InstanceMethod<&Qp::PrepareRecv>("prepareRecv"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
+                      CloseMethod(), ClosedGetter()});
+}
+
+Qp::Qp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qp>(info), Resource(info.Env(), "queue pair") {
+  CheckConstructToken(info, "pd.createQp()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+// info[first..]: sendCq, recvCq, {qpType, maxSendWr, maxRecvWr, maxSendSge, maxRecvSge, maxInlineData,
+// sqSigAll, srq}
+ibv_qp_init_attr Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd) {
+  Napi::Env env = info.Env();
+  Cq* send_cq = UnwrapOpen<Cq>(info[first], "sendCq");
+  Cq* recv_cq = UnwrapOpen<Cq>(info[first + 1], "recvCq");
+  if (send_cq->context() != pd->context() || recv_cq->context() != pd->context()) {
+    ThrowType(env, "the CQs and the PD must belong to the same context");
+  }
+  Napi::Object attrs = ToObject(info[first + 2], "attributes");
+  ibv_qp_init_attr init = {};
+  init.send_cq = send_cq->handle();
+  init.recv_cq = recv_cq->handle();
+  init.qp_type = static_cast<ibv_qp_type>(PropU32(attrs, "qpType", IBV_QPT_RC, IBV_QPT_DRIVER));
+  init.cap.max_send_wr = PropU32(attrs, "maxSendWr", 16);
+  init.cap.max_recv_wr = PropU32(attrs, "maxRecvWr", 16);
+  init.cap.max_send_sge = PropU32(attrs, "maxSendSge", 1);
+  init.cap.max_recv_sge = PropU32(attrs, "maxRecvSge", 1);
+  init.cap.max_inline_data = PropU32(attrs, "maxInlineData", 0);
+  init.sq_sig_all = PropBool(attrs, "sqSigAll", false) ? 1 : 0;
+  if (Has(attrs, "srq")) {
+    Srq* srq = UnwrapOpen<Srq>(attrs.Get("srq"), "srq");
+    if (srq->pd() != pd) ThrowType(env, "the SRQ must belong to the QP's PD");
+    init.srq = srq->handle();
+  }
+  return init;
+}
+
+void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init) {
+  qp_ = qp;
+  cap_ = init.cap;  // the provider writes back what it actually allocated
+  DependOn(pd_js, Pd::Unwrap(pd_js));
+  Napi::Object send_cq = info[first].As<Napi::Object>(), recv_cq = info[first + 1].As<Napi::Object>();
+  DependOn(send_cq, Cq::Unwrap(send_cq));
+  if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, Cq::Unwrap(recv_cq));
+  if (init.srq != nullptr) {
+    Napi::Object srq = info[first + 2].As<Napi::Object>().Get("srq").As<Napi::Object>();
+    DependOn(srq, Srq::Unwrap(srq));
+  }
+}
+
+// The work requests an extended QP of each type is created for (what ibv_wr_* may then post).
+static uint64_t SendOpsFor(ibv_qp_type type) {
+  constexpr uint64_t unreliable = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
+  constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+                                 IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
+  switch (type) {
+    case IBV_QPT_RC: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+    case IBV_QPT_UC: return connected;
+    default: return unreliable;
+  }
+}
+
+Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+  Napi::Env env = info.Env();
+  ibv_qp_init_attr init = InitAttrFromJs(info, 0, pd);
+  bool extended = PropBool(info[2].As<Napi::Object>(), "extended", false);
+  Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
+  Qp* self = Unwrap(object);
+  init.qp_context = self;  // async events find the QP through it
+  ibv_qp* qp = nullptr;
+  if (extended) {
+    // The extended post API (ibv_wr_*), where the provider offers it; EOPNOTSUPP where it does not.
+    ibv_qp_init_attr_ex init_ex = {};
+    init_ex.qp_context = init.qp_context;
+    init_ex.send_cq = init.send_cq;
+    init_ex.recv_cq = init.recv_cq;
+    init_ex.srq = init.srq;
+    init_ex.cap = init.cap;
+    init_ex.qp_type = init.qp_type;
+    init_ex.sq_sig_all = init.sq_sig_all;
+    init_ex.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+    init_ex.pd = pd->handle();
+    init_ex.send_ops_flags = SendOpsFor(init.qp_type);
+    qp = ibv_create_qp_ex(pd->context()->handle(), &init_ex);
+    if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
+    init.cap = init_ex.cap;
+    self->qpx_ = ibv_qp_to_qp_ex(qp);
+  } else {
+    qp = ibv_create_qp(pd->handle(), &init);
+    if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
+  }
+  self->Adopt(info, 0, pd_js, qp, init);
+  return object;
+}
+
+Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner, rdma_cm_id* cm_id) {
+  Napi::Env env = info.Env();
+  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  if (pd->context()->handle() != cm_id->verbs) ThrowType(env, "the PD must come from this CM ID's context");
+  if (cm_id->qp != nullptr) ThrowType(env, "this CM ID already has a QP");
+  ibv_qp_init_attr init = InitAttrFromJs(info, 1, pd);
+  Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
+  Qp* self = Unwrap(object);
+  init.qp_context = self;
+  if (rdma_create_qp(cm_id, pd->handle(), &init) != 0) ThrowVerb(env, "rdma_create_qp", errno);
+  self->cm_id_ = cm_id;
+  self->Adopt(info, 1, info[0].As<Napi::Object>(), cm_id->qp, init);
+  self->DependOn(cm_id_js, cm_id_owner);
+  return object;
+}
+
+int Qp::Destroy(CloseMode) {
+  if (qp_ == nullptr) return 0;
+  if (cm_id_ != nullptr) {
+    rdma_destroy_qp(cm_id_);
+  } else {
+    int err = ibv_destroy_qp(qp_);
+    if (err != 0) return err;
+  }
+  qp_ = nullptr;
+  qpx_ = nullptr;
+  posted_.Clear();
+  return 0;
+}
+
+Napi::Value Qp::Modify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ibv_qp_attr attr = {};
+  int mask = QpAttrFromJs(ToObject(info[0], "attributes"), &attr);
+  int err = ibv_modify_qp(qp_, &attr, mask);
+  if (err != 0) ThrowVerb(env, "ibv_modify_qp", err);
+  return env.Undefined();
+}
+
+Napi::Value Qp::Query(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ibv_qp_attr attr = {};
+  ibv_qp_init_attr init = {};
+  const int all = IBV_QP_STATE | IBV_QP_CUR_STATE | IBV_QP_EN_SQD_ASYNC_NOTIFY | IBV_QP_ACCESS_FLAGS |
+                  IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_TIMEOUT |
+                  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_RQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC | IBV_QP_ALT_PATH |
+                  IBV_QP_MIN_RNR_TIMER | IBV_QP_SQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_PATH_MIG_STATE |
+                  IBV_QP_CAP | IBV_QP_DEST_QPN;
+  int err = ibv_query_qp(qp_, &attr, all, &init);
+  if (err != 0) ThrowVerb(env, "ibv_query_qp", err);
+  return QpAttrToJs(env, attr, init);
+}
+
+// bindMw(mw, {wrId, mr, offset, length, access, signaled}) → the window's new rkey (type 1 windows).
+Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Mw* mw = UnwrapOpen<Mw>(info[0], "mw");
+  Napi::Object js = ToObject(info[1], "bind");
+  Mr* mr = UnwrapOpen<Mr>(js.Get("mr"), "mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t offset = PropU64(js, "offset", 0);
+  uint64_t length = PropU64(js, "length", offset <= size ? size - offset : 0);
+  if (offset > size || length > size - offset) ThrowRange(env, "the window exceeds the MR");
+  ibv_mw_bind bind = {};
+  bind.wr_id = PropU64(js, "wrId", 0);
+  bind.send_flags = PropBool(js, "signaled", true) ? IBV_SEND_SIGNALED : 0;
+  bind.bind_info.mr = mr->handle();
+  bind.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
+  bind.bind_info.length = length;
+  bind.bind_info.mw_access_flags = PropU32(js, "access", 0);
+  int err = ibv_bind_mw(qp_, mw->handle(), &bind);
+  if (err != 0) ThrowVerb(env, "ibv_bind_mw", err);
+  posted_.Hold(mw, info[0].As<Napi::Object>());
+  posted_.Hold(mr, js.Get("mr").As<Napi::Object>());
+  return Napi::Number::New(env, mw->handle()->rkey);
+}
+
+Napi::Value Qp::PrepareSend(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return PreparedWrs::Create(info, Value(), this, true);
+}
+
+Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return PreparedWrs::Create(info, Value(), this, false);
+}
+
+Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Napi::Number::New(info.Env(), qp_->qp_num);
+}
+
+Napi::Value Qp::Extended(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), qpx_ != nullptr);
+}
+
+Napi::Value Qp::Caps(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return QpCapToJs(info.Env(), cap_);
+}
+
+}  // namespace rdma

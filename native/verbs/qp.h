@@ -1,0 +1,58 @@
+// A queue pair. Made by a PD (or on an rdma_cm ID) with its send and receive CQs (and SRQ), which it
+// holds alive. Posting takes a list of work requests and hands it to the provider in one call (post.cc).
+#pragma once
+#include <infiniband/verbs.h>
+#include <napi.h>
+#include <rdma/rdma_cma.h>
+
+#include "addon/resource.h"
+#include "verbs/post.h"
+
+namespace rdma {
+
+class Pd;
+
+class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
+ public:
+  static constexpr napi_type_tag kTag = {0x7264'6d61'0001'0006ULL, 0x7175'6575'6570'6169ULL};
+  static constexpr const char* kName = "QueuePair";
+  static Napi::Function Define(Napi::Env env);
+  // pd.createQp(sendCq, recvCq, attributes)
+  static Napi::Object Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd);
+  // cmId.createQp(pd, sendCq, recvCq, attributes): the QP belongs to the CM ID, which moves it through
+  // its states as the connection progresses.
+  static Napi::Object CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner,
+                                   rdma_cm_id* cm_id);
+
+  explicit Qp(const Napi::CallbackInfo& info);
+  ~Qp() override { Close(CloseMode::kQuiet); }
+  ibv_qp* handle() const { return qp_; }
+  // Set when sends go through the extended post API (ibv_wr_*).
+  ibv_qp_ex* extended_handle() const { return qpx_; }
+
+ private:
+  // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
+  static ibv_qp_init_attr InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd);
+  // Records what the new QP uses: every object is held alive and closes the QP first.
+  void Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init);
+
+  int Destroy(CloseMode mode) override;
+  Napi::Value Modify(const Napi::CallbackInfo& info);
+  Napi::Value Query(const Napi::CallbackInfo& info);
+  Napi::Value PostSend(const Napi::CallbackInfo& info);
+  Napi::Value PostRecv(const Napi::CallbackInfo& info);
+  Napi::Value BindMw(const Napi::CallbackInfo& info);
+  Napi::Value PrepareSend(const Napi::CallbackInfo& info);
+  Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
+  Napi::Value QpNum(const Napi::CallbackInfo& info);
+  Napi::Value Caps(const Napi::CallbackInfo& info);
+  Napi::Value Extended(const Napi::CallbackInfo& info);
+
+  ibv_qp* qp_ = nullptr;
+  ibv_qp_ex* qpx_ = nullptr;     // set for QPs created for the extended post API (ibv_wr_*)
+  rdma_cm_id* cm_id_ = nullptr;  // set when the CM ID owns the QP (destroyed with rdma_destroy_qp)
+  ibv_qp_cap cap_ = {};
+  PostedRefs posted_;
+};
+
+}  // namespace rdma

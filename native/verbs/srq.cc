@@ -1,0 +1,88 @@
+#include "verbs/srq.h"
+
+#include <cerrno>
+
+#include "addon/args.h"
+#include "verbs/pd.h"
+
+namespace rdma {
+
+Napi::Function Srq::Define(Napi::Env env) {
+  return DefineClass(env, "SharedReceiveQueue",
+                     {InstanceMethod<&Srq::PostRecv>("postRecv"), InstanceMethod<&Srq::Modify>("modify"),
+                      InstanceMethod<&Srq::Query>("query"), CloseMethod(), ClosedGetter()});
+}
+
+Srq::Srq(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Srq>(info), Resource(info.Env(), "shared receive queue") {
+  CheckConstructToken(info, "pd.createSrq()");
+  napi_type_tag_object(info.Env(), info.This(), &kTag);
+}
+
+// pd.createSrq({maxWr, maxSge, srqLimit})
+Napi::Object Srq::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+  Napi::Env env = info.Env();
+  Napi::Object attrs = ToObject(info[0], "attributes");
+  Napi::Object object = AddonData::Get(env).srq_class.New({ConstructToken(env)});
+  Srq* self = Unwrap(object);
+  ibv_srq_init_attr init = {};
+  init.srq_context = self;  // the SRQ_LIMIT_REACHED event finds the SRQ through it
+  init.attr.max_wr = PropU32(attrs, "maxWr", 64);
+  init.attr.max_sge = PropU32(attrs, "maxSge", 1);
+  init.attr.srq_limit = PropU32(attrs, "srqLimit", 0);
+  ibv_srq* srq = ibv_create_srq(pd->handle(), &init);
+  if (srq == nullptr) ThrowVerb(env, "ibv_create_srq", errno);
+  self->srq_ = srq;
+  self->pd_ = pd;
+  self->DependOn(pd_js, pd);
+  return object;
+}
+
+int Srq::Destroy(CloseMode) {
+  if (srq_ == nullptr) return 0;
+  int err = ibv_destroy_srq(srq_);
+  if (err != 0) return err;
+  srq_ = nullptr;
+  posted_.Clear();
+  return 0;
+}
+
+Napi::Value Srq::PostRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  RecvList list;
+  ParseRecvList(info[0], posted_, &list);
+  if (list.wrs.empty()) return env.Undefined();
+  ibv_recv_wr* bad = nullptr;
+  int err = ibv_post_srq_recv(srq_, list.wrs.data(), &bad);
+  if (err != 0) ThrowPostError(env, "ibv_post_srq_recv", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  return env.Undefined();
+}
+
+// modify({maxWr?, srqLimit?}): a new limit re-arms the SRQ_LIMIT_REACHED event.
+Napi::Value Srq::Modify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Napi::Object js = ToObject(info[0], "attributes");
+  ibv_srq_attr attr = {};
+  int mask = 0;
+  if (Has(js, "maxWr")) { attr.max_wr = ToU32(js.Get("maxWr"), "maxWr"); mask |= IBV_SRQ_MAX_WR; }
+  if (Has(js, "srqLimit")) { attr.srq_limit = ToU32(js.Get("srqLimit"), "srqLimit"); mask |= IBV_SRQ_LIMIT; }
+  int err = ibv_modify_srq(srq_, &attr, mask);
+  if (err != 0) ThrowVerb(env, "ibv_modify_srq", err);
+  return env.Undefined();
+}
+
+Napi::Value Srq::Query(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ibv_srq_attr attr = {};
+  int err = ibv_query_srq(srq_, &attr);
+  if (err != 0) ThrowVerb(env, "ibv_query_srq", err);
+  Napi::Object js = Napi::Object::New(env);
+  js.Set("maxWr", attr.max_wr);
+  js.Set("maxSge", attr.max_sge);
+  js.Set("srqLimit", attr.srq_limit);
+  return js;
+}
+
+}  // namespace rdma
