@@ -1,4 +1,4 @@
-/** The C-core driver: the planned loop runs in native/bench_loops.cc, as perftest's loops run in C. */
+/** The C-core driver: the planned loop runs in native/bench/bench_loops.cc, as perftest's loops run in C. */
 import { SendFlags } from '../verbs/constants';
 import { native, type NativeBenchSpec } from '../native';
 import type { LoopDriver } from './loops';

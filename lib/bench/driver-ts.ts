@@ -1,5 +1,5 @@
 /**
- * The TypeScript driver: the same loops as native/bench_loops.cc, line for line, but every post and
+ * The TypeScript driver: the same loops as native/bench/bench_loops.cc, line for line, but every post and
  * every poll is a call from TypeScript through the binding (prepared work requests and cq.poll into a
  * reused batch), so comparing the two drivers shows what the binding itself costs.
  */

@@ -9,7 +9,7 @@ import { QKEY, remoteRegion } from './session';
 import type { RawRun } from './stats';
 import { testInfo } from './tests';
 
-/** native/bench.h Loop. */
+/** native/bench/bench.h Loop. */
 export enum Loop {
   LatSend = 0,
   LatWrite = 1,

@@ -87,7 +87,7 @@ function writeSection(lines: string[]): void {
     heading,
     '',
     `Measured on rxe in ${where}, Linux ${release()}, ${new Date().toISOString().slice(0, 10)}, by \`npm run bench:regcache\`.`,
-    'Hits and registrations are timed in C (native/regcache_testing.cc) over the same memory: a hit is the',
+    'Hits and registrations are timed in C (native/testing/hooks.cc) over the same memory: a hit is the',
     'interval-tree lookup, its validity check (one UFFDIO_ZEROPAGE ioctl proving that no unmap is still on its',
     "way to the monitor, timed alone in its own column, then the lock-free generation compare), and taking and",
     'returning the entry; the JS columns are what a caller pays per call, object creation included.',

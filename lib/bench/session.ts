@@ -94,7 +94,7 @@ export function createResources(context: Context, options: BenchOptions, maxSize
     const skew = Number((BigInt(PAGE) - (probe.addr % BigInt(PAGE))) % BigInt(PAGE));
     probe.close();
     const mr = pd.registerMemory(memory, access, { offset: skew, length: 2 * region });
-    // One more send entry than the depth: a timed run's drain request (native/bench_loops.cc).
+    // One more send entry than the depth: a timed run's drain request (native/bench/bench_loops.cc).
     const sendCq = context.createCq(options.txDepth + 1, { channel: options.events });
     cqs.push(sendCq);
     const recvCq = context.createCq(options.rxDepth + 1, { channel: options.events });

@@ -5,7 +5,6 @@
  * under their own names, so a caller can act on them.
  */
 import { lookup } from 'node:dns/promises';
-import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
 import { CmEventType, PortSpace, QpType, enumName } from '../verbs/constants';
@@ -14,7 +13,7 @@ import { RdmaError, rdmaError } from '../core/errors';
 import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type NativeConnParam, type NativeSocketAddress } from '../native';
 import type { ProtectionDomain } from '../verbs/pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from '../verbs/qp/qp';
-import { register, wrapperOf } from '../core/registry';
+import { NativeEmitter, wrapperOf } from '../native/wrapper';
 
 /** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
  * resources, initiator depth, flow control, retry and RNR retry counts. */
@@ -98,16 +97,14 @@ function errnoName(errno: number): string {
  * its event), and kebab-case names of the others ('disconnected', 'device-removal', 'addr-change',
  * 'timewait-exit', 'established', ...).
  */
-export class CmId extends EventEmitter implements Disposable {
-  readonly #native: NativeCmId;
+export class CmId extends NativeEmitter<NativeCmId> {
   readonly portSpace: PortSpace;
   #peerDisconnected = false;
   #waiter: { accept: Set<CmEventType>; resolve: (event: CmEvent) => void; reject: (error: Error) => void; verb: string } | undefined;
 
   /** @internal Use CmId.create(), or take it from a 'connection' event. */
   constructor(handle: NativeCmId, portSpace = PortSpace.TCP) {
-    super();
-    this.#native = register(handle, this);
+    super(handle);
     this.portSpace = portSpace;
   }
 
@@ -115,35 +112,26 @@ export class CmId extends EventEmitter implements Disposable {
     return new CmId(channel().createId(portSpace), portSpace);
   }
 
-  /** @internal */
-  get handle(): NativeCmId {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   /** The device the ID is bound to, once an address is resolved or bound (a borrowed Context). */
   get context(): Context | undefined {
-    const handle = this.#native.context;
+    const handle = this.handle.context;
     return handle === null ? undefined : Context.of(handle);
   }
 
   get portNum(): number {
-    return this.#native.portNum;
+    return this.handle.portNum;
   }
 
   get localAddress(): NativeSocketAddress | undefined {
-    return this.#native.localAddress ?? undefined;
+    return this.handle.localAddress ?? undefined;
   }
 
   get remoteAddress(): NativeSocketAddress | undefined {
-    return this.#native.remoteAddress ?? undefined;
+    return this.handle.remoteAddress ?? undefined;
   }
 
   async bind(host: string, port = 0): Promise<void> {
-    this.#native.bindAddr(await toAddress(host), port);
+    this.handle.bindAddr(await toAddress(host), port);
   }
 
   /** Resolves the destination to a local device and port (ADDR_RESOLVED). */
@@ -151,36 +139,36 @@ export class CmId extends EventEmitter implements Disposable {
     const [source, destination] = await Promise.all([options.source && toAddress(options.source), toAddress(host)]);
     const timeoutMs = options.timeoutMs ?? 2000;
     await this.#expect('rdma_resolve_addr', [CmEventType.ADDR_RESOLVED], timeoutMs, () =>
-      this.#native.resolveAddr(source || null, destination, port, timeoutMs));
+      this.handle.resolveAddr(source || null, destination, port, timeoutMs));
   }
 
   async resolveRoute(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 2000;
-    await this.#expect('rdma_resolve_route', [CmEventType.ROUTE_RESOLVED], timeoutMs, () => this.#native.resolveRoute(timeoutMs));
+    await this.#expect('rdma_resolve_route', [CmEventType.ROUTE_RESOLVED], timeoutMs, () => this.handle.resolveRoute(timeoutMs));
   }
 
   /** Starts listening; incoming requests arrive as 'connection' events. */
   listen(backlog = 128): void {
-    this.#native.listen(backlog);
+    this.handle.listen(backlog);
   }
 
   /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
   connect(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
-    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.connect(param));
+    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.handle.connect(param));
   }
 
   /** Accepts an incoming request; resolves when the connection is ESTABLISHED (TCP) or at once (UDP). */
   async accept(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.portSpace === PortSpace.UDP) {
-      this.#native.accept(param);
+      this.handle.accept(param);
       return;
     }
-    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.#native.accept(param));
+    await this.#expect('rdma_accept', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.handle.accept(param));
   }
 
   /** Refuses an incoming request; the peer's connect() rejects with ECONNREFUSED carrying `privateData`. */
   reject(privateData?: Uint8Array): void {
-    this.#native.reject(privateData);
+    this.handle.reject(privateData);
   }
 
   /**
@@ -190,23 +178,23 @@ export class CmId extends EventEmitter implements Disposable {
    */
   async disconnect(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#peerDisconnected) {
-      this.#native.disconnect();
+      this.handle.disconnect();
       return;
     }
-    await this.#expect('rdma_disconnect', [CmEventType.DISCONNECTED], options.timeoutMs ?? 5000, () => this.#native.disconnect());
+    await this.#expect('rdma_disconnect', [CmEventType.DISCONNECTED], options.timeoutMs ?? 5000, () => this.handle.disconnect());
   }
 
   /** Joins a multicast group (UDP port space, after resolveAddr/bind); resolves with the group's address info. */
   joinMulticast(host: string, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
-    return this.#expect('rdma_join_multicast', [CmEventType.MULTICAST_JOIN], options.timeoutMs ?? 5000, () => this.#native.joinMulticast(host));
+    return this.#expect('rdma_join_multicast', [CmEventType.MULTICAST_JOIN], options.timeoutMs ?? 5000, () => this.handle.joinMulticast(host));
   }
 
   leaveMulticast(host: string): void {
-    this.#native.leaveMulticast(host);
+    this.handle.leaveMulticast(host);
   }
 
   setReuseAddr(reuse = true): void {
-    this.#native.setReuseAddr(reuse);
+    this.handle.setReuseAddr(reuse);
   }
 
   /**
@@ -215,19 +203,15 @@ export class CmId extends EventEmitter implements Disposable {
    */
   createQp(pd: ProtectionDomain, attributes: QpInitAttributes): QueuePair {
     const { sendCq, recvCq = sendCq, srq, qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC, ...rest } = attributes;
-    const handle = this.#native.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
+    const handle = this.handle.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
     return new QueuePair(handle, pd, sendCq, recvCq, srq);
   }
 
   /** Destroys the ID (and its QP); a pending operation rejects with ECANCELED. Idempotent. */
-  close(): void {
-    if (this.#native.closed) return;
-    this.#native.close();
+  override close(): void {
+    if (this.handle.closed) return;
+    this.handle.close();
     this.#settle(undefined, rdmaError('rdma_destroy_id', 'ECANCELED', 'the CM ID was closed'));
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   /** @internal Called by the channel for every event of this ID. */

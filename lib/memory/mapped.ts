@@ -1,11 +1,12 @@
 /**
  * Memory for RDMA: page-aligned mappings (optionally huge pages) seen as a Buffer/ArrayBuffer, released
- * deterministically by free() or `using`, or by garbage collection once neither the MappedBuffer nor any
+ * deterministically by close() or `using`, or by garbage collection once neither the MappedBuffer nor any
  * view of its memory is reachable. Freeing closes the memory regions over it and drops registration-cache
  * entries first, and detaches the ArrayBuffer: every Buffer or typed array over it becomes empty, so no
  * JS code can reach memory after it is unmapped.
  */
 import { native, type NativeMappedBuffer } from '../native';
+import { NativeObject } from '../native/wrapper';
 
 export type HugePages = 'transparent' | 'hugetlb';
 
@@ -21,56 +22,43 @@ export interface AllocateOptions {
 
 const hugePagesCode = { transparent: 1, hugetlb: 2 } as const;
 
-export class MappedBuffer implements Disposable {
-  readonly #native: NativeMappedBuffer;
+/** close(): deregisters what is registered over the buffer, detaches its views and unmaps it. Idempotent. */
+export class MappedBuffer extends NativeObject<NativeMappedBuffer> {
   #bytes: Buffer | undefined;
 
   /** @internal Use allocate(). */
   constructor(handle: NativeMappedBuffer) {
-    this.#native = handle;
+    super(handle);
   }
 
   /** The ArrayBuffer over the current pages (a new one after remap() or move()). */
   get arrayBuffer(): ArrayBuffer {
-    return this.#native.arrayBuffer;
+    return this.handle.arrayBuffer;
   }
 
   /** A Buffer over the current pages. */
   get bytes(): Buffer {
-    const arrayBuffer = this.#native.arrayBuffer;
+    const arrayBuffer = this.handle.arrayBuffer;
     if (this.#bytes?.buffer !== arrayBuffer) this.#bytes = Buffer.from(arrayBuffer);
     return this.#bytes;
   }
 
   get address(): bigint {
-    return this.#native.address;
+    return this.handle.address;
   }
 
   get length(): number {
-    return this.#native.length;
+    return this.handle.length;
   }
 
   /** 4096, or 2 MiB for hugetlb pages. */
   get pageSize(): number {
-    return this.#native.pageSize;
+    return this.handle.pageSize;
   }
 
-  /** False after free() and between unmap() and remap(). */
+  /** False after close() and between unmap() and remap(). */
   get mapped(): boolean {
-    return this.#native.mapped;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
-  /** Deregisters what is registered over the buffer, detaches its views and unmaps it. Idempotent. */
-  free(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.free();
+    return this.handle.mapped;
   }
 
   // The operations below change the mapping behind the back of every registration (as other code in the
@@ -78,22 +66,22 @@ export class MappedBuffer implements Disposable {
 
   /** Unmaps the pages; the address range stays reserved for remap(). */
   unmap(): void {
-    this.#native.unmap();
+    this.handle.unmap();
   }
 
   /** Maps fresh zero-filled pages at the same address (mmap MAP_FIXED over our own range). */
   remap(): void {
-    this.#native.remap();
+    this.handle.remap();
   }
 
   /** madvise(MADV_DONTNEED) on whole pages: they read as zeros again, on fresh physical pages. */
   discard(offset = 0, length = Math.ceil(this.length / this.pageSize) * this.pageSize - offset): void {
-    this.#native.discard(offset, length);
+    this.handle.discard(offset, length);
   }
 
   /** mremap()s the pages, with their contents, to a new address. */
   move(): void {
-    this.#native.move();
+    this.handle.move();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Registration caches: memory regions for byte ranges, reusing a cached registration that still covers
- * the memory now mapped there. See native/regcache.h for the strategies and what keeps each correct.
+ * the memory now mapped there. See native/memory/regcache.h for the strategies and what keeps each correct.
  */
 import { toByteRange, type BufferSource } from '../core/buffers';
 import { Access } from '../verbs/constants';
@@ -8,6 +8,7 @@ import { MemoryRegion } from '../verbs/mr';
 import { native, type NativeMonitorStatus, type NativeRegCache, type NativeRegCacheStats } from '../native';
 import { odpMissing, odpUnsupported, type OdpTransport } from '../verbs/odp';
 import { ProtectionDomain } from '../verbs/pd';
+import { NativeObject } from '../native/wrapper';
 
 /**
  * - 'odp': On-Demand Paging registrations, which follow the pages mapped at their addresses: nothing to
@@ -61,8 +62,8 @@ export function chooseStrategy(
   }
 }
 
-export class RegistrationCache implements Disposable {
-  readonly #native: NativeRegCache;
+/** close(): closes the regions it made and deregisters everything. Idempotent. */
+export class RegistrationCache extends NativeObject<NativeRegCache> {
   readonly pd: ProtectionDomain;
   /** Why the strategy in effect was chosen. */
   readonly reason: string;
@@ -72,22 +73,13 @@ export class RegistrationCache implements Disposable {
     const odp = odpMissing(pd.context.queryDevice().odpCaps, options.transport ?? 'rc', Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
     const monitor = native.monitorStatus();
     const { strategy, reason } = chooseStrategy(options.strategy ?? 'auto', odp, monitor.available ? undefined : `userfaultfd: ${monitor.error}`);
-    this.#native = native.createRegCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes });
+    super(native.createRegCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes }));
     this.pd = pd;
     this.reason = reason;
   }
 
-  /** @internal */
-  get handle(): NativeRegCache {
-    return this.#native;
-  }
-
   get strategy(): RegistrationStrategy {
-    return this.#native.strategy;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
+    return this.handle.strategy;
   }
 
   /**
@@ -97,26 +89,17 @@ export class RegistrationCache implements Disposable {
    */
   register(buffer: BufferSource, access: number = Access.LOCAL_WRITE, range: { offset?: number; length?: number } = {}): MemoryRegion {
     const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
-    const handle = this.#native.register(arrayBuffer, offset, length, access);
+    const handle = this.handle.register(arrayBuffer, offset, length, access);
     return new MemoryRegion(handle, this.pd, new Uint8Array(arrayBuffer, offset, length));
   }
 
   stats(): RegistrationCacheStats {
-    return this.#native.stats();
+    return this.handle.stats();
   }
 
   /** Deregisters every cached registration not in use. */
   flush(): void {
-    this.#native.flush();
-  }
-
-  /** Closes the regions it made and deregisters everything. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    this.handle.flush();
   }
 }
 

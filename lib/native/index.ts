@@ -30,12 +30,12 @@ export interface NativeAsyncEvent {
   srq?: NativeSrq;
 }
 
-interface Closable {
+export interface NativeResource {
   close(): void;
   readonly closed: boolean;
 }
 
-export interface NativeContext extends Closable {
+export interface NativeContext extends NativeResource {
   readonly deviceName: string;
   queryDevice(): Record<string, unknown>;
   queryPort(port: number): Record<string, unknown>;
@@ -46,7 +46,7 @@ export interface NativeContext extends Closable {
   watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
 }
 
-export interface NativePd extends Closable {
+export interface NativePd extends NativeResource {
   registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
   createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
   createAh(address: object): NativeAh;
@@ -55,22 +55,22 @@ export interface NativePd extends Closable {
   allocMw(type: number): NativeMw;
 }
 
-export interface NativeAh extends Closable {
+export interface NativeAh extends NativeResource {
   readonly attr: Record<string, unknown>;
 }
 
-export interface NativeSrq extends Closable {
+export interface NativeSrq extends NativeResource {
   postRecv(workRequests: NativeRecvWr[]): void;
   modify(attributes: { maxWr?: number; srqLimit?: number }): void;
   query(): { maxWr: number; maxSge: number; srqLimit: number };
 }
 
-export interface NativeMw extends Closable {
+export interface NativeMw extends NativeResource {
   readonly rkey: number;
   readonly type: number;
 }
 
-export interface NativeMr extends Closable {
+export interface NativeMr extends NativeResource {
   readonly lkey: number;
   readonly rkey: number;
   readonly addr: bigint;
@@ -80,7 +80,7 @@ export interface NativeMr extends Closable {
   advise(advice: number, flags: number, offset: number, length: number): void;
 }
 
-export interface NativeMappedBuffer extends Closable {
+export interface NativeMappedBuffer extends NativeResource {
   /** The external ArrayBuffer over the current pages; TypeError when unmapped or freed. */
   readonly arrayBuffer: ArrayBuffer;
   readonly address: bigint;
@@ -110,7 +110,7 @@ export interface NativeRegCacheStats {
   inUse: number;
 }
 
-export interface NativeRegCache extends Closable {
+export interface NativeRegCache extends NativeResource {
   register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
   stats(): NativeRegCacheStats;
   flush(): void;
@@ -130,11 +130,11 @@ export interface NativeMonitorStatus {
   watched: number;
 }
 
-export interface NativeCompChannel extends Closable {
+export interface NativeCompChannel extends NativeResource {
   readonly fd: number;
 }
 
-export interface NativeCq extends Closable {
+export interface NativeCq extends NativeResource {
   /** Writes up to storage.length / WC_WORDS completions; returns how many. */
   poll(storage: Uint32Array): number;
   requestNotify(solicitedOnly?: boolean): void;
@@ -184,7 +184,7 @@ export interface NativeRecvWr {
   sgList: NativeSge[];
 }
 
-export interface NativeQp extends Closable {
+export interface NativeQp extends NativeResource {
   modify(attributes: object): void;
   query(): Record<string, unknown>;
   postSend(workRequests: NativeSendWr[]): void;
@@ -197,13 +197,13 @@ export interface NativeQp extends Closable {
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
 
-export interface NativePrepared extends Closable {
+export interface NativePrepared extends NativeResource {
   /** Posts requests [first, first + count) as one list. */
   post(first?: number, count?: number): void;
   readonly length: number;
 }
 
-/** One C-core benchmark loop (native/bench.h); the loop kinds are lib/bench/loops.ts's. */
+/** One C-core benchmark loop (native/bench/bench.h); the loop kinds are lib/bench/loops.ts's. */
 export interface NativeBenchSpec {
   loop: number;
   initiator?: boolean;
@@ -283,11 +283,11 @@ export interface NativeSocketAddress {
   port: number;
 }
 
-export interface NativeCmChannel extends Closable {
+export interface NativeCmChannel extends NativeResource {
   createId(portSpace: number): NativeCmId;
 }
 
-export interface NativeCmId extends Closable {
+export interface NativeCmId extends NativeResource {
   bindAddr(address: string, port: number): void;
   resolveAddr(source: string | null, destination: string, port: number, timeoutMs: number): void;
   resolveRoute(timeoutMs: number): void;
@@ -306,7 +306,7 @@ export interface NativeCmId extends Closable {
   readonly remoteAddress: NativeSocketAddress | null;
 }
 
-/** Hooks for tests and benchmarks (native/regcache_testing.cc); not part of the API. */
+/** Hooks for tests and benchmarks (native/testing/hooks.cc); not part of the API. */
 export interface NativeTesting {
   forkProbe(mr: NativeMr): { parentValid: boolean; childValid: boolean; childCouldWatch: boolean; childCouldMonitor: boolean };
   simulateLostTrack(): void;
@@ -318,6 +318,8 @@ export interface NativeTesting {
   remapOnThread(address: bigint, length: number): void;
   /** Registers memory the binding never hears of (never deregistered): destroying the PD then fails. */
   registerUntracked(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number): void;
+  /** The requests a QP counts as outstanding (sends and receives, an SRQ's for its receives) and the objects they hold. */
+  inFlight(qp: NativeQp): { requests: number; objects: number };
   /** ns per ibv_reg_mr + ibv_dereg_mr */
   benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per cache hit (lookup, validity check, take and return the entry) */

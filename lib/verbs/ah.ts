@@ -2,36 +2,19 @@
 import type { NativeAh } from '../native';
 import type { ProtectionDomain } from './pd';
 import type { AddressVector } from './qp/qp';
+import { NativeObject } from '../native/wrapper';
 
-export class AddressHandle implements Disposable {
-  readonly #native: NativeAh;
+export class AddressHandle extends NativeObject<NativeAh> {
   readonly pd: ProtectionDomain;
 
   /** @internal Use pd.createAh() or pd.createAhFromCompletion(). */
   constructor(handle: NativeAh, pd: ProtectionDomain) {
-    this.#native = handle;
+    super(handle);
     this.pd = pd;
-  }
-
-  /** @internal */
-  get handle(): NativeAh {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
   }
 
   /** The address vector it was made from. */
   get attr(): AddressVector {
-    return this.#native.attr as AddressVector;
-  }
-
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.handle.attr as AddressVector;
   }
 }

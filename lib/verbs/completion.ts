@@ -1,11 +1,11 @@
 /**
  * Work completions. poll() writes into a CompletionBatch: one reusable block of 32-bit words (the layout
- * native/cq.cc writes), read through accessors, so polling allocates nothing. toObjects()/get() give the
+ * native/verbs/cq.cc writes), read through accessors, so polling allocates nothing. toObjects()/get() give the
  * object form when convenience matters more than allocation.
  */
 import { WcFlags, WcOpcode, WcStatus, enumName } from './constants';
 
-/** Words per completion and their positions (native/cq.cc, kWcWords). */
+/** Words per completion and their positions (native/verbs/cq.cc, kWcWords). */
 export const WC_WORDS = 16;
 const enum Word { WrIdLo = 0, Status = 2, Opcode, VendorErr, ByteLen, ImmData, QpNum, SrcQp, WcFlags, PkeyIndex, Slid, Sl, DlidPathBits }
 

@@ -1,5 +1,4 @@
 /** An open RDMA device: queries, the GID table, asynchronous events, and the objects made from it. */
-import { EventEmitter } from 'node:events';
 
 import type { DeviceAttributes, PortAttributes } from './attributes';
 import { AsyncEventType, GidType, enumName } from './constants';
@@ -8,8 +7,8 @@ import { formatGid, gidIpv4 } from '../core/gid';
 import type { NativeAsyncEvent, NativeContext } from '../native';
 import { ProtectionDomain } from './pd';
 import type { QueuePair } from './qp/qp';
-import { register, wrapperOf } from '../core/registry';
 import type { SharedReceiveQueue } from './srq';
+import { NativeEmitter, wrapperOf } from '../native/wrapper';
 
 export interface GidEntry {
   /** 'fe80:0000:...' as ibv_devinfo prints it. */
@@ -44,15 +43,14 @@ const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidTyp
  * Events: 'event' (AsyncEvent) for each asynchronous device event (port active/error, QP fatal, CQ error,
  * SRQ limit, device fatal). The async fd is watched only while someone listens; like a socket with a
  * 'data' listener, that keeps the process alive until the listener goes or the context is closed.
+ * close(): closes the device and everything made from it; pending waits reject. Idempotent.
  */
-export class Context extends EventEmitter implements Disposable {
-  readonly #native: NativeContext;
+export class Context extends NativeEmitter<NativeContext> {
   readonly name: string;
 
   /** @internal Use openDevice() (or cmId.context). */
   constructor(handle: NativeContext) {
-    super();
-    this.#native = register(handle, this);
+    super(handle);
     this.name = handle.deviceName;
     this.on('newListener', (event: string) => {
       if (event === 'event' && this.listenerCount('event') === 0) handle.watchAsyncEvents((e) => this.#dispatch(e));
@@ -67,21 +65,17 @@ export class Context extends EventEmitter implements Disposable {
     return wrapperOf<Context>(handle) ?? new Context(handle);
   }
 
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   queryDevice(): DeviceAttributes {
-    return this.#native.queryDevice() as unknown as DeviceAttributes;
+    return this.handle.queryDevice() as unknown as DeviceAttributes;
   }
 
   queryPort(port = 1): PortAttributes {
-    return this.#native.queryPort(port) as unknown as PortAttributes;
+    return this.handle.queryPort(port) as unknown as PortAttributes;
   }
 
   /** The valid GID entries of every port, with their types. */
   gidTable(): GidEntry[] {
-    return this.#native.queryGidTable().map((e) => {
+    return this.handle.queryGidTable().map((e) => {
       const raw = new Uint8Array(e.gid);
       return {
         gid: formatGid(raw),
@@ -106,11 +100,11 @@ export class Context extends EventEmitter implements Disposable {
   }
 
   allocPd(): ProtectionDomain {
-    return new ProtectionDomain(this.#native.allocPd(), this);
+    return new ProtectionDomain(this.handle.allocPd(), this);
   }
 
   createCompletionChannel(): CompletionChannel {
-    return new CompletionChannel(this.#native.createCompChannel(), this);
+    return new CompletionChannel(this.handle.createCompChannel(), this);
   }
 
   /**
@@ -122,18 +116,10 @@ export class Context extends EventEmitter implements Disposable {
     if (options.channel === true) channel = this.createCompletionChannel();
     else if (options.channel instanceof CompletionChannel) channel = options.channel;
     else if (options.channel !== undefined && options.channel !== false) throw new TypeError('channel must be a CompletionChannel or a boolean');
-    const handle = this.#native.createCq(cqe, channel?.handle ?? null, options.compVector ?? 0);
+    const handle = this.handle.createCq(cqe, channel?.handle ?? null, options.compVector ?? 0);
     return new CompletionQueue(handle, this, channel, options.channel === true);
   }
 
-  /** Closes the device and everything made from it; pending waits reject. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 
   #dispatch(event: NativeAsyncEvent): void {
     this.emit('event', {

@@ -7,38 +7,20 @@ import { CompletionBatch, type Completion } from './completion';
 import type { Context } from './context';
 import { rdmaError } from '../core/errors';
 import type { NativeCompChannel, NativeCq } from '../native';
-import { register } from '../core/registry';
+import { NativeObject } from '../native/wrapper';
 
-export class CompletionChannel implements Disposable {
-  readonly #native: NativeCompChannel;
+/** close(): closes the channel and the CQs that use it. Idempotent. */
+export class CompletionChannel extends NativeObject<NativeCompChannel> {
   readonly context: Context;
 
   /** @internal Use context.createCompletionChannel(). */
   constructor(handle: NativeCompChannel, context: Context) {
-    this.#native = handle;
+    super(handle);
     this.context = context;
   }
 
-  /** @internal */
-  get handle(): NativeCompChannel {
-    return this.#native;
-  }
-
   get fd(): number {
-    return this.#native.fd;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
-  /** Closes the channel and the CQs that use it. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.handle.fd;
   }
 }
 
@@ -50,8 +32,7 @@ export interface WaitOptions {
   solicitedOnly?: boolean;
 }
 
-export class CompletionQueue implements Disposable {
-  readonly #native: NativeCq;
+export class CompletionQueue extends NativeObject<NativeCq> {
   readonly context: Context;
   readonly channel: CompletionChannel | undefined;
   readonly #ownsChannel: boolean;
@@ -62,35 +43,26 @@ export class CompletionQueue implements Disposable {
 
   /** @internal Use context.createCq(). */
   constructor(handle: NativeCq, context: Context, channel: CompletionChannel | undefined, ownsChannel: boolean) {
-    this.#native = register(handle, this);
+    super(handle);
     this.context = context;
     this.channel = channel;
     this.#ownsChannel = ownsChannel;
   }
 
-  /** @internal */
-  get handle(): NativeCq {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   /** The number of entries the CQ actually has (at least what was asked). */
   get cqe(): number {
-    return this.#native.cqe;
+    return this.handle.cqe;
   }
 
   /** Polls up to batch.capacity completions into `batch` (reused storage); returns the count. */
   poll(batch: CompletionBatch = this.#batch): CompletionBatch {
-    batch.count = this.#native.poll(batch.words);
+    batch.count = this.handle.poll(batch.words);
     return batch;
   }
 
   /** Arms the CQ: the next completion (or solicited one) raises an event on its channel. */
   requestNotify(solicitedOnly = false): void {
-    this.#native.requestNotify(solicitedOnly);
+    this.handle.requestNotify(solicitedOnly);
   }
 
   /**
@@ -101,7 +73,7 @@ export class CompletionQueue implements Disposable {
     if (this.channel === undefined) throw new TypeError('this CQ has no completion channel; create it with { channel: true }');
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     for (;;) {
-      this.#native.requestNotify(options.solicitedOnly ?? false);
+      this.handle.requestNotify(options.solicitedOnly ?? false);
       if (this.poll(batch).count > 0) return batch;
       await this.#nextEvent(options.signal, deadline);
     }
@@ -139,17 +111,13 @@ export class CompletionQueue implements Disposable {
 
   /** Resizes to at least `cqe` entries; returns the new size. */
   resize(cqe: number): number {
-    return this.#native.resize(cqe);
+    return this.handle.resize(cqe);
   }
 
   /** Closes the CQ (and the QPs using it, and a channel made just for it); pending waits reject. */
-  close(): void {
-    this.#native.close();
+  override close(): void {
+    this.handle.close();
     if (this.#ownsChannel) this.channel?.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<Completion> {
@@ -158,7 +126,7 @@ export class CompletionQueue implements Disposable {
 
   async #nextEvent(signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
     signal?.throwIfAborted();
-    this.#event ??= this.#native.nextEvent().finally(() => (this.#event = undefined));
+    this.#event ??= this.handle.nextEvent().finally(() => (this.#event = undefined));
     if (signal === undefined && deadline === undefined) {
       await this.#event;
       return;
@@ -179,7 +147,7 @@ export class CompletionQueue implements Disposable {
       await Promise.race([this.#event, stop]);
     } catch (error) {
       // The last waiter to give up releases the native wait, so the loop can exit.
-      if (this.#waiters === 1 && !this.closed) this.#native.cancelWait();
+      if (this.#waiters === 1 && !this.closed) this.handle.cancelWait();
       throw error;
     } finally {
       this.#waiters--;

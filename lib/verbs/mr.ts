@@ -1,6 +1,7 @@
 /** Memory regions: registered memory the device may access, and the descriptor a peer needs to reach it. */
 import type { NativeMr } from '../native';
 import type { ProtectionDomain } from './pd';
+import { NativeObject } from '../native/wrapper';
 
 /** ibv_advise_mr advice: prefetch pages of an ODP region for reading, for writing, or only those present. */
 export type MrAdvice = 'prefetch' | 'prefetch-write' | 'prefetch-no-fault';
@@ -14,48 +15,43 @@ export interface RemoteRegion {
   length: number;
 }
 
-export class MemoryRegion implements Disposable {
-  readonly #native: NativeMr;
+/**
+ * close(): deregisters (or returns a cached registration to its cache); the buffer may be collected
+ * afterwards: a cache holds no reference to it (its entry goes when the buffer is collected or its memory
+ * unmapped). Idempotent.
+ */
+export class MemoryRegion extends NativeObject<NativeMr> {
   readonly pd: ProtectionDomain;
   /** The registered bytes. */
   readonly bytes: Uint8Array;
 
   /** @internal Use pd.registerMemory(). */
   constructor(handle: NativeMr, pd: ProtectionDomain, bytes: Uint8Array) {
-    this.#native = handle;
+    super(handle);
     this.pd = pd;
     this.bytes = bytes;
   }
 
-  /** @internal */
-  get handle(): NativeMr {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   get lkey(): number {
-    return this.#native.lkey;
+    return this.handle.lkey;
   }
 
   get rkey(): number {
-    return this.#native.rkey;
+    return this.handle.rkey;
   }
 
   /** The registered address (the iova a peer uses). */
   get addr(): bigint {
-    return this.#native.addr;
+    return this.handle.addr;
   }
 
   get length(): number {
-    return this.#native.length;
+    return this.handle.length;
   }
 
   /** Made by a registration cache from a cached registration (close() returns it to the cache). */
   get cached(): boolean {
-    return this.#native.cached;
+    return this.handle.cached;
   }
 
   /**
@@ -67,7 +63,7 @@ export class MemoryRegion implements Disposable {
     const code = adviceCodes[advice];
     if (code === undefined) throw new TypeError(`advice must be one of ${Object.keys(adviceCodes).join(', ')}`);
     const offset = options.offset ?? 0;
-    this.#native.advise(code, options.flush ? ADVISE_FLUSH : 0, offset, options.length ?? this.length - offset);
+    this.handle.advise(code, options.flush ? ADVISE_FLUSH : 0, offset, options.length ?? this.length - offset);
   }
 
   /** The descriptor of this region, or of a part of it, for a peer. */
@@ -77,18 +73,5 @@ export class MemoryRegion implements Disposable {
       throw new RangeError('range exceeds the memory region');
     }
     return { addr: this.addr + BigInt(offset), rkey: this.rkey, length };
-  }
-
-  /**
-   * Deregisters (or returns a cached registration to its cache); the buffer may be collected afterwards: a
-   * cache holds no reference to it (its entry goes when the buffer is collected or its memory unmapped).
-   * Idempotent.
-   */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -5,32 +5,23 @@
  */
 import type { NativeMw } from '../native';
 import type { ProtectionDomain } from './pd';
+import { NativeObject } from '../native/wrapper';
 
 export enum MwType { TYPE_1 = 1, TYPE_2 = 2 }
 
-export class MemoryWindow implements Disposable {
-  readonly #native: NativeMw;
+export class MemoryWindow extends NativeObject<NativeMw> {
   readonly pd: ProtectionDomain;
   #rkey: number;
 
   /** @internal Use pd.allocMw(). */
   constructor(handle: NativeMw, pd: ProtectionDomain) {
-    this.#native = handle;
+    super(handle);
     this.pd = pd;
     this.#rkey = handle.rkey;
   }
 
-  /** @internal */
-  get handle(): NativeMw {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   get type(): MwType {
-    return this.#native.type;
+    return this.handle.type;
   }
 
   /** The rkey of the current binding (the last one bound or posted). */
@@ -46,13 +37,5 @@ export class MemoryWindow implements Disposable {
   /** @internal Records the rkey a bind gave the window. */
   bound(rkey: number): void {
     this.#rkey = rkey;
-  }
-
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

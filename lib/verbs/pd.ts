@@ -10,28 +10,20 @@ import { odpMissing, odpUnsupported } from './odp';
 import { QueuePair, type AddressVector, type QpInitAttributes } from './qp/qp';
 import { SharedReceiveQueue, type SrqAttributes } from './srq';
 import { toByteRange, type BufferSource } from '../core/buffers';
+import { NativeObject } from '../native/wrapper';
 
 /**
  * A PD also makes registration caches: pd.createRegistrationCache() is added by the memory layer above
  * (lib/memory/registration-cache.ts), which verbs must not import.
+ * close(): closes the PD and everything made from it (MRs, windows, QPs, SRQs, AHs). Idempotent.
  */
-export class ProtectionDomain implements Disposable {
-  readonly #native: NativePd;
+export class ProtectionDomain extends NativeObject<NativePd> {
   readonly context: Context;
 
   /** @internal Use context.allocPd() (or an endpoint's). */
   constructor(handle: NativePd, context: Context) {
-    this.#native = handle;
+    super(handle);
     this.context = context;
-  }
-
-  /** @internal */
-  get handle(): NativePd {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
   }
 
   /**
@@ -46,7 +38,7 @@ export class ProtectionDomain implements Disposable {
       const missing = odpMissing(this.context.queryDevice().odpCaps);
       if (missing !== undefined) throw odpUnsupported(missing);
     }
-    const handle = this.#native.registerMemory(arrayBuffer, offset, length, access);
+    const handle = this.handle.registerMemory(arrayBuffer, offset, length, access);
     return new MemoryRegion(handle, this, new Uint8Array(arrayBuffer, offset, length));
   }
 
@@ -54,12 +46,12 @@ export class ProtectionDomain implements Disposable {
   createQp(attributes: QpInitAttributes): QueuePair {
     const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
     if (srq !== undefined && !(srq instanceof SharedReceiveQueue)) throw new TypeError('srq must be a SharedReceiveQueue made by pd.createSrq()');
-    return new QueuePair(this.#native.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
+    return new QueuePair(this.handle.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
   }
 
   /** An address handle for UD sends to `address` (for RoCE: a GRH with the destination GID). */
   createAh(address: AddressVector): AddressHandle {
-    return new AddressHandle(this.#native.createAh(address), this);
+    return new AddressHandle(this.handle.createAh(address), this);
   }
 
   /**
@@ -67,23 +59,14 @@ export class ProtectionDomain implements Disposable {
    * the receive buffer (UD receives always start with the GRH slot).
    */
   createAhFromCompletion(completion: Completion, grh: Uint8Array, portNum = 1): AddressHandle {
-    return new AddressHandle(this.#native.createAhFromWc(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
+    return new AddressHandle(this.handle.createAhFromWc(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
   }
 
   createSrq(attributes: Partial<SrqAttributes> = {}): SharedReceiveQueue {
-    return new SharedReceiveQueue(this.#native.createSrq(attributes), this);
+    return new SharedReceiveQueue(this.handle.createSrq(attributes), this);
   }
 
   allocMw(type: MwType = MwType.TYPE_2): MemoryWindow {
-    return new MemoryWindow(this.#native.allocMw(type), this);
-  }
-
-  /** Closes the PD and everything made from it (MRs, windows, QPs, SRQs, AHs). Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return new MemoryWindow(this.handle.allocMw(type), this);
   }
 }

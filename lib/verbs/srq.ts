@@ -1,8 +1,8 @@
 /** Shared receive queues: one pool of receive buffers for many QPs. */
 import type { NativeSrq } from '../native';
 import type { ProtectionDomain } from './pd';
-import { register } from '../core/registry';
 import { toNativeRecvWr, type RecvWorkRequest } from './qp/work-request';
+import { NativeObject } from '../native/wrapper';
 
 export interface SrqAttributes {
   maxWr: number;
@@ -11,45 +11,27 @@ export interface SrqAttributes {
   srqLimit: number;
 }
 
-export class SharedReceiveQueue implements Disposable {
-  readonly #native: NativeSrq;
+/** close(): closes the SRQ and the QPs that receive through it. Idempotent. */
+export class SharedReceiveQueue extends NativeObject<NativeSrq> {
   readonly pd: ProtectionDomain;
 
   /** @internal Use pd.createSrq(). */
   constructor(handle: NativeSrq, pd: ProtectionDomain) {
-    this.#native = register(handle, this);
+    super(handle);
     this.pd = pd;
-  }
-
-  /** @internal */
-  get handle(): NativeSrq {
-    return this.#native;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
-    this.#native.postRecv(list.map(toNativeRecvWr));
+    this.handle.postRecv(list.map(toNativeRecvWr));
   }
 
   /** Resizes and/or (re)arms the limit event. */
   modify(attributes: Partial<Pick<SrqAttributes, 'maxWr' | 'srqLimit'>>): void {
-    this.#native.modify(attributes);
+    this.handle.modify(attributes);
   }
 
   query(): SrqAttributes {
-    return this.#native.query();
-  }
-
-  /** Closes the SRQ and the QPs that receive through it. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.handle.query();
   }
 }

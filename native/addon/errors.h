@@ -5,7 +5,7 @@
 
 namespace rdma {
 
-// The JS error for a failed verb: an RdmaError (lib/errors.ts) with code, errno and the verb's name.
+// The JS error for a failed verb: an RdmaError (lib/core/errors.ts) with code, errno and the verb's name.
 Napi::Error VerbError(Napi::Env env, const char* verb, int err);
 // Throws VerbError as a C++ exception (NAPI_CPP_EXCEPTIONS is on).
 [[noreturn]] void ThrowVerb(Napi::Env env, const char* verb, int err);

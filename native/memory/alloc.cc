@@ -161,7 +161,7 @@ int MappedBuffer::Destroy(CloseMode mode) {
   if (reservation_ == nullptr) return 0;
   Track(false);
   if (mode == CloseMode::kFromJs) {
-    // free(): deterministic. Garbage collection and teardown instead leave the pages to the last
+    // close(): deterministic. Garbage collection and teardown instead leave the pages to the last
     // ArrayBuffer over them (they may still be in use), or unmap them now if there is none.
     DetachView();
     if (mapped_) {

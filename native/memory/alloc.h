@@ -3,7 +3,7 @@
 //
 // No use-after-free is reachable from JS. The virtual range is a Reservation referenced by the buffer
 // while it maps pages there and by every ArrayBuffer made over it, and unmapped only when the last of them
-// goes. free() and the test operations that replace the pages (unmap, remap, move) detach the current
+// goes. close() and the test operations that replace the pages (unmap, remap, move) detach the current
 // ArrayBuffer first (every view of it becomes empty) and leave an inaccessible PROT_NONE mapping in place
 // of the old pages, so even a backing store that escaped detaching could never reach someone else's memory.
 // Buffers are not transferable to workers (Node copies ArrayBuffers with external finalizers instead).

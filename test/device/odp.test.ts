@@ -68,7 +68,7 @@ test("a cache with 'odp' reuses registrations across remapping with no invalidat
   assert.equal(writePageStarts(loop, data, region, buffer), 0, 'the reused ODP registration reaches the new memory');
   region.close();
   // Freeing still drops the registration: it would keep an rkey to the address range alive for nothing.
-  buffer.free();
+  buffer.close();
   assert.deepEqual(cache.stats(), { ...cache.stats(), entries: 0, invalidations: 1 });
 });
 

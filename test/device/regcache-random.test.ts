@@ -149,7 +149,7 @@ test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap (here an
         collectAndReuse(round);
       } else {
         op = 'free';
-        buffer.free();
+        buffer.close();
         slots[slot] = undefined;
       }
     }
@@ -162,7 +162,7 @@ test(`${ROUNDS} random rounds of allocate, register, free, unmap, remap (here an
   for (const op of Object.keys(done)) t.diagnostic(`  ${op}: ${done[op]} rounds, ${(spent[op]! / done[op]!).toFixed(2)} ms each`);
   t.diagnostic(`cache: ${JSON.stringify(stats)}`);
   t.diagnostic(`monitor: ${after.unmapEvents - events.unmapEvents} unmap, ${after.removeEvents - events.removeEvents} remove, ${after.remapEvents - events.remapEvents} remap events, ${after.faults - events.faults} faults`);
-  for (const buffer of slots) buffer?.free();
+  for (const buffer of slots) buffer?.close();
   assert.equal(failed, 0, 'every RDMA write completes successfully');
   assert.equal(lost, 0, 'no byte may be lost to a stale registration');
   // The run must have exercised what it claims to: hits, and registrations made stale and caught.

@@ -148,7 +148,7 @@ test('freeing a mapped buffer closes its memory regions and drops its cache entr
   const plain = t.pair.pd.registerMemory(buffer.bytes, remoteAccess);
   const cached = cache.register(buffer.bytes, remoteAccess);
   cache.register(buffer.bytes, remoteAccess, { offset: 4096, length: 4096 }).close();
-  buffer.free();
+  buffer.close();
   assert.equal(plain.closed, true);
   assert.equal(cached.closed, true);
   assert.deepEqual(cache.stats(), { ...cache.stats(), entries: 0, invalidations: 1, inUse: 0 });

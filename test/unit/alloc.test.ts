@@ -38,13 +38,13 @@ test('allocate maps zeroed, page-aligned memory seen as a Buffer and an ArrayBuf
   assert.throws(() => allocate(4096, { hugePages: 'giant' as never }), TypeError);
 });
 
-test('free() unmaps at once and leaves no way to reach the memory from JS', () => {
+test('close() unmaps at once and leaves no way to reach the memory from JS', () => {
   const buffer = allocate(8192);
   const view = buffer.bytes;
   const typed = new Float64Array(buffer.arrayBuffer, 8, 4);
   const address = buffer.address;
-  buffer.free();
-  buffer.free(); // idempotent
+  buffer.close();
+  buffer.close(); // idempotent
   assert.equal(buffer.closed, true);
   assert.equal(buffer.mapped, false);
   assert.equal(view.length, 0);
@@ -74,7 +74,7 @@ test('freed memory is released after its views are collected; the address range 
   const buffer = allocate(4 * 4096);
   const address = buffer.address;
   buffer.bytes.fill(1);
-  buffer.free();
+  buffer.close();
   await collect();
   assert.equal(mapping(address), undefined);
   // Nothing is left there: the same address can be mapped again (MAP_FIXED_NOREPLACE).
@@ -141,7 +141,7 @@ test('discard ranges are checked without overflow: a range wrapping past 2^64 ne
   // Two adjacent mappings: a range of two pages given back, then mapped again page by page.
   const range = allocate(8192);
   const address = range.address;
-  range.free();
+  range.close();
   const before = allocate(4096, { address });
   const buffer = allocate(4096, { address: address + 4096n });
   before.bytes.fill(7);
@@ -150,6 +150,6 @@ test('discard ranges are checked without overflow: a range wrapping past 2^64 ne
   assert.throws(() => discard.call(buffer, 2n ** 64n - 4096n, 8192n), RangeError);
   assert.throws(() => buffer.discard(4096, 4096), RangeError);
   assert.equal(before.bytes.every((byte) => byte === 7), true, 'the neighbouring mapping keeps its bytes');
-  buffer.free();
-  before.free();
+  buffer.close();
+  before.close();
 });

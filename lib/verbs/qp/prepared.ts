@@ -5,39 +5,30 @@
  */
 import type { NativePrepared } from '../../native';
 import type { QueuePair } from './qp';
+import { NativeObject } from '../../native/wrapper';
 
-export class PreparedWorkRequests implements Disposable {
-  readonly #native: NativePrepared;
+/**
+ * close(): releases the requests (and the MRs and AHs they held). Closing the QP closes them too.
+ * Idempotent.
+ */
+export class PreparedWorkRequests extends NativeObject<NativePrepared> {
   readonly qp: QueuePair;
 
   /** @internal Use qp.prepareSend() or qp.prepareRecv(). */
   constructor(handle: NativePrepared, qp: QueuePair) {
-    this.#native = handle;
+    super(handle);
     this.qp = qp;
   }
 
   get length(): number {
-    return this.#native.length;
-  }
-
-  get closed(): boolean {
-    return this.#native.closed;
+    return this.handle.length;
   }
 
   /** Posts requests [first, first + count) as one list (all of them by default). */
   post(first?: number, count?: number): void {
     // Only the arguments given reach the native call (each one read costs time on the hot path).
-    if (first === undefined) this.#native.post();
-    else if (count === undefined) this.#native.post(first);
-    else this.#native.post(first, count);
-  }
-
-  /** Releases the requests (and the MRs and AHs they held). Closing the QP closes them too. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    if (first === undefined) this.handle.post();
+    else if (count === undefined) this.handle.post(first);
+    else this.handle.post(first, count);
   }
 }

@@ -12,9 +12,9 @@ import { formatGid, isZeroGid, parseGid } from '../../core/gid';
 import type { NativeQp } from '../../native';
 import type { ProtectionDomain } from '../pd';
 import { PreparedWorkRequests } from './prepared';
-import { register } from '../../core/registry';
 import type { SharedReceiveQueue } from '../srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
+import { NativeObject } from '../../native/wrapper';
 
 export interface QpCaps {
   maxSendWr: number;
@@ -121,8 +121,8 @@ export interface ConnectOptions {
   mtu?: number;
 }
 
-export class QueuePair implements Disposable {
-  readonly #native: NativeQp;
+/** close(): destroys the QP; its outstanding work requests are dropped. Idempotent. */
+export class QueuePair extends NativeObject<NativeQp> {
   readonly pd: ProtectionDomain;
   readonly sendCq: CompletionQueue;
   readonly recvCq: CompletionQueue;
@@ -131,37 +131,33 @@ export class QueuePair implements Disposable {
 
   /** @internal Use pd.createQp() or cmId.createQp(). */
   constructor(handle: NativeQp, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
-    this.#native = register(handle, this);
+    super(handle);
     this.pd = pd;
     this.sendCq = sendCq;
     this.recvCq = recvCq;
     this.srq = srq;
   }
 
-  get closed(): boolean {
-    return this.#native.closed;
-  }
-
   get qpNum(): number {
-    return this.#native.qpNum;
+    return this.handle.qpNum;
   }
 
   /** Whether sends go through the extended post API (ibv_wr_*). */
   get extended(): boolean {
-    return this.#native.extended;
+    return this.handle.extended;
   }
 
   /** The capacities the provider actually allocated (at least those asked for). */
   get caps(): QpCaps {
-    return this.#native.caps;
+    return this.handle.caps;
   }
 
   modify(attributes: QpAttributes): void {
-    this.#native.modify(attributes);
+    this.handle.modify(attributes);
   }
 
   query(): QpQueryResult {
-    return this.#native.query() as unknown as QpQueryResult;
+    return this.handle.query() as unknown as QpQueryResult;
   }
 
   get state(): QpState {
@@ -224,20 +220,20 @@ export class QueuePair implements Disposable {
   /** Posts a list of send work requests in one call. A rejected list throws RdmaError with `index`. */
   postSend(workRequests: SendWorkRequest | SendWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
-    this.#native.postSend(list.map(toNativeSendWr));
+    this.handle.postSend(list.map(toNativeSendWr));
     for (const wr of list) wr.bind?.mw.bound(wr.bind.rkey);
   }
 
   /** Binds a type-1 window to part of `bind.mr` (a completion follows unless signaled: false); returns its new rkey. */
   bindMw(mw: MemoryWindow, bind: { mr: MemoryRegion; offset?: number; length?: number; access?: number; wrId?: bigint | number; signaled?: boolean }): number {
-    const rkey = this.#native.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
+    const rkey = this.handle.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
     mw.bound(rkey);
     return rkey;
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
-    this.#native.postRecv(list.map(toNativeRecvWr));
+    this.handle.postRecv(list.map(toNativeRecvWr));
   }
 
   /**
@@ -245,25 +241,11 @@ export class QueuePair implements Disposable {
    * come from an MR. The requests keep the MRs and AHs they name alive.
    */
   prepareSend(workRequests: SendWorkRequest[]): PreparedWorkRequests {
-    return new PreparedWorkRequests(this.#native.prepareSend(workRequests.map(toNativeSendWr)), this);
+    return new PreparedWorkRequests(this.handle.prepareSend(workRequests.map(toNativeSendWr)), this);
   }
 
   prepareRecv(workRequests: RecvWorkRequest[]): PreparedWorkRequests {
-    return new PreparedWorkRequests(this.#native.prepareRecv(workRequests.map(toNativeRecvWr)), this);
-  }
-
-  /** @internal */
-  get handle(): NativeQp {
-    return this.#native;
-  }
-
-  /** Destroys the QP; its outstanding work requests are dropped. Idempotent. */
-  close(): void {
-    this.#native.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return new PreparedWorkRequests(this.handle.prepareRecv(workRequests.map(toNativeRecvWr)), this);
   }
 }
 
