@@ -9,6 +9,7 @@
 #include "cm/cm.h"
 #include "memory/alloc.h"
 #include "memory/regcache.h"
+#include "testing/hooks.h"
 #include "verbs/ah.h"
 #include "verbs/channel.h"
 #include "verbs/context.h"

@@ -99,7 +99,5 @@ void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_
 
 // monitorStatus(): the monitor's availability and counters.
 Napi::Value MonitorStatus(const Napi::CallbackInfo& info);
-// The `testing` export: hooks for tests and the benchmark (regcache_testing.cc).
-Napi::Object TestingExports(Napi::Env env);
 
 }  // namespace rdma

@@ -1,6 +1,5 @@
-// Hooks for the tests and the benchmark of the registration cache, exported as `testing`: what JS cannot
-// reach otherwise (fork(), the monitor losing track, a registration the binding does not know of) and timing
-// loops that must not include JS overhead.
+#include "testing/hooks.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -15,6 +14,7 @@
 #include "memory/regcache.h"
 #include "verbs/mr.h"
 #include "verbs/pd.h"
+#include "verbs/qp.h"
 
 namespace rdma {
 
@@ -138,6 +138,18 @@ static Napi::Value RegisterUntracked(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// inFlight(qp) → {requests, objects}: the outstanding requests the QP counts (sends and its own receives)
+// and the objects they hold.
+static Napi::Value InFlightOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Qp* qp = UnwrapOpen<Qp>(info[0], "qp");
+  Napi::Object out = Napi::Object::New(env);
+  InFlight& receives = qp->receives();
+  out.Set("requests", Napi::Number::New(env, static_cast<double>(qp->sends().outstanding() + receives.outstanding())));
+  out.Set("objects", Napi::Number::New(env, static_cast<double>(qp->sends().held_objects() + receives.held_objects())));
+  return out;
+}
+
 // benchRegDereg(pd, arrayBuffer, offset, length, access, iterations) -> ns per ibv_reg_mr + ibv_dereg_mr
 static Napi::Value BenchRegDereg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -230,6 +242,7 @@ Napi::Object TestingExports(Napi::Env env) {
   testing.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   testing.Set("remapOnThread", Napi::Function::New(env, RemapOnThread, "remapOnThread"));
   testing.Set("registerUntracked", Napi::Function::New(env, RegisterUntracked, "registerUntracked"));
+  testing.Set("inFlight", Napi::Function::New(env, InFlightOf, "inFlight"));
   testing.Set("benchRegDereg", Napi::Function::New(env, BenchRegDereg, "benchRegDereg"));
   testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
   testing.Set("benchCatchUp", Napi::Function::New(env, BenchCatchUp, "benchCatchUp"));

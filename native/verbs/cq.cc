@@ -8,6 +8,7 @@
 #include "addon/args.h"
 #include "verbs/channel.h"
 #include "verbs/context.h"
+#include "verbs/qp.h"
 
 namespace rdma {
 
@@ -76,6 +77,8 @@ Napi::Value Cq::Poll(const Napi::CallbackInfo& info) {
     int n = ibv_poll_cq(cq_, want, wc);
     if (n < 0) ThrowVerb(env, "ibv_poll_cq", n == -1 ? EIO : -n);
     for (int i = 0; i < n; i++, total++) {
+      auto qp = qps_.find(wc[i].qp_num);
+      if (qp != qps_.end()) qp->second->Completed(wc[i], this);
       uint32_t* w = out + total * kWcWords;
       w[0] = static_cast<uint32_t>(wc[i].wr_id);
       w[1] = static_cast<uint32_t>(wc[i].wr_id >> 32);

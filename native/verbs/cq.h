@@ -1,10 +1,11 @@
 // A completion queue. poll() writes completions into caller-owned storage (kWcWords 32-bit words per
-// completion, layout in lib/completion.ts) so the hot path allocates nothing. nextEvent() resolves on
+// completion, layout in lib/verbs/completion.ts) so the hot path allocates nothing. nextEvent() resolves on
 // the next completion event of the CQ's channel; a pending wait keeps the CQ alive.
 #pragma once
 #include <infiniband/verbs.h>
 #include <napi.h>
 
+#include <unordered_map>
 #include <vector>
 
 #include "addon/resource.h"
@@ -13,6 +14,7 @@ namespace rdma {
 
 class Context;
 class CompChannel;
+class Qp;
 
 constexpr size_t kWcWords = 16;
 
@@ -29,6 +31,9 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
   ibv_cq* handle() const { return cq_; }
   Context* context() const { return context_; }
   void OnEvent();  // from the channel, on the loop thread inside a callback scope
+  // The QPs completing here, by number: each completion polled is passed to its QP.
+  void Attach(uint32_t qp_num, Qp* qp) { qps_[qp_num] = qp; }
+  void Detach(uint32_t qp_num) { qps_.erase(qp_num); }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -43,6 +48,7 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
 
   ibv_cq* cq_ = nullptr;
   Context* context_ = nullptr;
+  std::unordered_map<uint32_t, Qp*> qps_;
   CompChannel* channel_ = nullptr;
   std::vector<Napi::Promise::Deferred> waiters_;
 };

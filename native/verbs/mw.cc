@@ -34,8 +34,10 @@ Napi::Object Mw::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
 int Mw::Destroy(CloseMode) {
   if (mw_ == nullptr) return 0;
   int err = ibv_dealloc_mw(mw_);
-  if (err == 0) mw_ = nullptr;
-  return err;
+  if (err != 0) return err;
+  mw_ = nullptr;
+  bound_mr_.Reset();
+  return 0;
 }
 
 Napi::Value Mw::Rkey(const Napi::CallbackInfo& info) {

@@ -20,6 +20,9 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   explicit Mw(const Napi::CallbackInfo& info);
   ~Mw() override { Close(CloseMode::kQuiet); }
   ibv_mw* handle() const { return mw_; }
+  // A bound window holds the MR it exposes (the device reaches the MR's memory through it): until it is
+  // bound again or closed.
+  void BindTo(Napi::Object mr_js) { bound_mr_ = Napi::Persistent(mr_js); }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -27,6 +30,7 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   Napi::Value Type(const Napi::CallbackInfo& info);
 
   ibv_mw* mw_ = nullptr;
+  Napi::ObjectReference bound_mr_;
 };
 
 }  // namespace rdma

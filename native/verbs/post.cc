@@ -29,19 +29,68 @@ static bool KnownSendOpcode(uint32_t opcode) {
   }
 }
 
-void PostedRefs::Hold(const void* object, Napi::Object js) {
-  if (refs_.find(object) == refs_.end()) refs_.emplace(object, Napi::Persistent(js));
+void HeldObjects::Hold(const std::vector<ObjectUse>& uses) {
+  for (const ObjectUse& use : uses) {
+    if (refs_.find(use.object) == refs_.end()) refs_.emplace(use.object, Napi::Persistent(use.js));
+  }
 }
 
-void PostedRefs::Clear() {
-  for (auto& [object, reference] : refs_) reference.Reset();
-  refs_.clear();
+void HeldObjects::Clear() { refs_.clear(); }
+
+void InFlight::Add(size_t index, bool signaled, const std::vector<ObjectUse>* uses, size_t* next_use) {
+  Request request = {0, signaled};
+  for (; uses != nullptr && *next_use < uses->size() && (*uses)[*next_use].request == index; ++*next_use) {
+    const ObjectUse& use = (*uses)[*next_use];
+    auto [it, added] = held_.try_emplace(use.object);
+    if (added) it->second.reference = Napi::Persistent(use.js);
+    it->second.requests++;
+    objects_.push_back(use.object);
+    request.objects++;
+  }
+  requests_.push_back(request);
+}
+
+void InFlight::Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses) {
+  size_t next_use = 0;
+  for (size_t i = 0; i < count; i++) Add(i, signal_all || (wrs[i].send_flags & IBV_SEND_SIGNALED) != 0, uses, &next_use);
+}
+
+void InFlight::Received(size_t count, const std::vector<ObjectUse>* uses) {
+  size_t next_use = 0;
+  for (size_t i = 0; i < count; i++) Add(i, true, uses, &next_use);
+}
+
+void InFlight::PopOldest() {
+  for (uint32_t i = 0; i < requests_.front().objects; i++) {
+    auto it = held_.find(objects_.front());
+    if (--it->second.requests == 0) held_.erase(it);
+    objects_.pop_front();
+  }
+  requests_.pop_front();
+}
+
+void InFlight::SendCompleted() {
+  while (!requests_.empty()) {
+    bool signaled = requests_.front().signaled;
+    PopOldest();
+    if (signaled) break;
+  }
+}
+
+void InFlight::ReceiveCompleted() {
+  if (!requests_.empty()) PopOldest();
+}
+
+void InFlight::Clear() {
+  requests_.clear();
+  objects_.clear();
+  held_.clear();
 }
 
 // An SGE is {mr, offset?, length?} (checked against the MR), {addr, length, lkey} (raw: the device
 // validates the lkey, so only for memory the device touches), or {buffer, offset, length} for inline
 // data that the CPU copies at post time.
-ibv_sge ToSge(Napi::Value value, bool cpu_reads, PostedRefs& refs) {
+ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses) {
   Napi::Env env = value.Env();
   Napi::Object js = ToObject(value, "sge");
   ibv_sge sge = {};
@@ -56,7 +105,7 @@ ibv_sge ToSge(Napi::Value value, bool cpu_reads, PostedRefs& refs) {
     sge.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
     sge.length = static_cast<uint32_t>(length);
     sge.lkey = PropU32(js, "lkey", mr->handle()->lkey);
-    refs.Hold(mr, js.Get("mr").As<Napi::Object>());
+    uses->push_back({request, mr, js.Get("mr").As<Napi::Object>()});
   } else if (Has(js, "buffer")) {
     if (!cpu_reads) ThrowType(env, "a {buffer} sge is only for inline sends; register memory for the device");
     ByteRange range = ToByteRange(js.Get("buffer"), js.Get("offset"), js.Get("length"));
@@ -82,21 +131,22 @@ static Napi::Array ToArray(Napi::Value value, const char* name) {
   throw error;
 }
 
-static void ParseSgList(Napi::Object wr, bool cpu_reads, PostedRefs& refs, std::vector<ibv_sge>* out) {
+static void ParseSgList(Napi::Object wr, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses,
+                        std::vector<ibv_sge>* out) {
   Napi::Value sg_list = wr.Get("sgList");
   if (sg_list.IsUndefined()) return;
   Napi::Array array = ToArray(sg_list, "sgList");
-  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, refs));
+  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, request, uses));
 }
 
-void ParseRecvList(Napi::Value value, PostedRefs& refs, RecvList* out) {
+void ParseRecvList(Napi::Value value, RecvList* out) {
   Napi::Array list = ToArray(value, "workRequests");
   size_t count = list.Length();
   out->sges.resize(count);
   out->wrs.resize(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Object js = ToObject(list.Get(i), "work request");
-    ParseSgList(js, false, refs, &out->sges[i]);
+    ParseSgList(js, false, i, &out->uses, &out->sges[i]);
     ibv_recv_wr& wr = out->wrs[i];
     wr.wr_id = PropU64(js, "wrId", 0);
     wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
@@ -106,7 +156,7 @@ void ParseRecvList(Napi::Value value, PostedRefs& refs, RecvList* out) {
 }
 
 // The type-2 window bind of an IBV_WR_BIND_MW request: {mw, rkey, mr, offset, length, access}.
-static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
+static void ParseBind(Napi::Object js, size_t request, std::vector<ObjectUse>* uses, ibv_send_wr* wr) {
   Napi::Object bind = ToObject(js.Get("bind"), "bind");
   Napi::Value mw_js = bind.Get("mw");
   Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
@@ -121,8 +171,8 @@ static void ParseBind(Napi::Object js, PostedRefs& refs, ibv_send_wr* wr) {
   wr->bind_mw.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
   wr->bind_mw.bind_info.length = length;
   wr->bind_mw.bind_info.mw_access_flags = PropU32(bind, "access", 0);
-  refs.Hold(mw, mw_js.As<Napi::Object>());
-  refs.Hold(mr, bind.Get("mr").As<Napi::Object>());
+  uses->push_back({request, mw, mw_js.As<Napi::Object>()});
+  mw->BindTo(bind.Get("mr").As<Napi::Object>());
 }
 
 // Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
@@ -172,7 +222,7 @@ int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
 
 // [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
 //   remoteQkey, bind}] → a linked list ready for ibv_post_send on `qp`.
-void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared) {
+void ParseSendList(Napi::Value value, ibv_qp* qp, SendList* out, bool prepared) {
   Napi::Env env = value.Env();
   Napi::Array list = ToArray(value, "workRequests");
   size_t count = list.Length();
@@ -200,7 +250,7 @@ void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* ou
         }
       }
     }
-    ParseSgList(js, inline_data, refs, &out->sges[i]);
+    ParseSgList(js, inline_data, i, &out->uses, &out->sges[i]);
     wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
     wr.sg_list = out->sges[i].data();
     wr.num_sge = static_cast<int>(out->sges[i].size());
@@ -221,7 +271,7 @@ void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* ou
         wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
         break;
       case IBV_WR_BIND_MW:
-        ParseBind(js, refs, &wr);
+        ParseBind(js, i, &out->uses, &wr);
         break;
       default:
         break;
@@ -232,7 +282,7 @@ void ParseSendList(Napi::Value value, ibv_qp* qp, PostedRefs& refs, SendList* ou
       wr.wr.ud.ah = ah->handle();
       wr.wr.ud.remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
       wr.wr.ud.remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
-      refs.Hold(ah, ah_js.As<Napi::Object>());
+      out->uses.push_back({i, ah, ah_js.As<Napi::Object>()});
     }
   }
 }
@@ -242,16 +292,20 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   SendList list;
-  ParseSendList(info[0], qp_, posted_, &list, false);
+  ParseSendList(info[0], qp_, &list, false);
   if (list.wrs.empty()) return env.Undefined();
   if (qpx_ != nullptr) {
     int err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());
     if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+    sends_.Sent(list.wrs.data(), list.wrs.size(), signal_all_, &list.uses);
     return env.Undefined();
   }
   ibv_send_wr* bad = nullptr;
   int err = ibv_post_send(qp_, list.wrs.data(), &bad);
-  if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  // The requests before a rejected one were posted.
+  size_t posted = err == 0 ? list.wrs.size() : bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
+  sends_.Sent(list.wrs.data(), posted, signal_all_, &list.uses);
+  if (err != 0) ThrowPostError(env, "ibv_post_send", err, posted);
   return env.Undefined();
 }
 
@@ -261,11 +315,13 @@ Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   CheckOpen(env);
   if (qp_->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
   RecvList list;
-  ParseRecvList(info[0], posted_, &list);
+  ParseRecvList(info[0], &list);
   if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;
   int err = ibv_post_recv(qp_, list.wrs.data(), &bad);
-  if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  size_t posted = err == 0 ? list.wrs.size() : bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
+  receives_.Received(posted, &list.uses);
+  if (err != 0) ThrowPostError(env, "ibv_post_recv", err, posted);
   return env.Undefined();
 }
 

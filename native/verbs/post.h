@@ -1,43 +1,92 @@
-// Work-request marshalling shared by QPs and SRQs: JS arrays become linked ibv_*_wr arrays, and every
-// object a posted request names (MRs, AHs, MWs) is kept alive by its queue.
+// Work-request marshalling shared by QPs, SRQs and prepared lists: JS arrays become linked ibv_*_wr
+// arrays, with the objects each request names (MRs, AHs, MWs), which must stay alive while the device may
+// use them.
 #pragma once
 #include <infiniband/verbs.h>
 #include <napi.h>
 
+#include <deque>
 #include <unordered_map>
 #include <vector>
 
 namespace rdma {
 
-// Work requests name MRs, AHs and MWs by key or pointer only: the queue holds every object it has
-// posted with until it closes, so GC cannot free them under an outstanding request.
-class PostedRefs {
+// Work requests name MRs, AHs and MWs by key or pointer only; parsing records which request names which.
+struct ObjectUse {
+  size_t request;  // index in the parsed list
+  const void* object;
+  Napi::Object js;  // valid for the call that parsed the list
+};
+
+// Objects held for as long as something lives: a prepared list holds what its requests name.
+class HeldObjects {
  public:
-  void Hold(const void* object, Napi::Object js);
+  void Hold(const std::vector<ObjectUse>& uses);
   void Clear();
 
  private:
   std::unordered_map<const void*, Napi::ObjectReference> refs_;
 };
 
+// What a queue's outstanding requests use, held only while they are outstanding (as node-usb holds a
+// transfer's buffers): one reference per object with a count of the requests naming it, and the requests
+// in posting order. A queue completes in order: a send completion also ends the unsignaled sends posted
+// before it, every receive completes, and after an error completion the device touches none of the
+// queue's requests again (the QP is in the error state; the rest only flush). So the oldest requests are
+// let go as completions are polled, and at most a queue's depth of requests is ever held. An SRQ's
+// receives are consumed in posting order but may be polled out of it across QPs and CQs; letting go of
+// the oldest one then may free an object a consumed receive still names, which costs that receive a
+// protection error (deregistration is synchronous), never memory.
+class InFlight {
+ public:
+  // The first `count` requests of a parsed list were handed to the device (prepared lists pass no uses:
+  // they hold their own objects).
+  void Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses);
+  void Received(size_t count, const std::vector<ObjectUse>* uses);
+  // One completion polled for this queue.
+  void SendCompleted();
+  void ReceiveCompleted();
+  void Clear();
+  size_t held_objects() const { return held_.size(); }
+  size_t outstanding() const { return requests_.size(); }
+
+ private:
+  struct Request {
+    uint32_t objects;
+    bool signaled;
+  };
+  struct Held {
+    Napi::ObjectReference reference;
+    size_t requests;
+  };
+  void Add(size_t index, bool signaled, const std::vector<ObjectUse>* uses, size_t* next_use);
+  void PopOldest();
+
+  std::deque<Request> requests_;
+  std::deque<const void*> objects_;  // the objects of requests_, in order
+  std::unordered_map<const void*, Held> held_;
+};
+
 // Resolves a scatter/gather entry given from JS; `cpu_reads` when the CPU (not the device) reads the
 // memory, as for inline data, where only memory this process owns is acceptable.
-ibv_sge ToSge(Napi::Value value, bool cpu_reads, PostedRefs& refs);
+ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses);
 
 struct RecvList {
   std::vector<std::vector<ibv_sge>> sges;
   std::vector<ibv_recv_wr> wrs;
+  std::vector<ObjectUse> uses;
 };
 // [{wrId, sgList}] → a linked list ready for ibv_post_recv / ibv_post_srq_recv.
-void ParseRecvList(Napi::Value list, PostedRefs& refs, RecvList* out);
+void ParseRecvList(Napi::Value list, RecvList* out);
 
 struct SendList {
   std::vector<std::vector<ibv_sge>> sges;
   std::vector<ibv_send_wr> wrs;
+  std::vector<ObjectUse> uses;
 };
 // [{wrId, opcode, sendFlags, sgList, ...}] → a linked list ready for ibv_post_send on `qp`. `prepared`: the
 // list is kept and posted again later (qp.prepareSend), so inline data must come from an MR.
-void ParseSendList(Napi::Value list, ibv_qp* qp, PostedRefs& refs, SendList* out, bool prepared);
+void ParseSendList(Napi::Value list, ibv_qp* qp, SendList* out, bool prepared);
 
 // Posts `count` parsed requests through the extended API (ibv_wr_*) in one batch; returns 0 or an errno.
 int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count);

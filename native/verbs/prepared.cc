@@ -24,19 +24,28 @@ Napi::Object PreparedWrs::Create(const Napi::CallbackInfo& info, Napi::Object qp
   if (!send && qp->handle()->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
   Napi::Object object = AddonData::Get(env).prepared_class.New({ConstructToken(env)});
   PreparedWrs* self = Unwrap(object);
+  self->owner_ = qp;
   self->qp_ = qp->handle();
   self->qpx_ = qp->extended_handle();
   self->send_ = send;
-  if (send) ParseSendList(info[0], self->qp_, self->refs_, &self->send_list_, true);
-  else ParseRecvList(info[0], self->refs_, &self->recv_list_);
+  if (send) {
+    ParseSendList(info[0], self->qp_, &self->send_list_, true);
+    self->held_.Hold(self->send_list_.uses);
+    self->send_list_.uses.clear();  // handles of this call only
+  } else {
+    ParseRecvList(info[0], &self->recv_list_);
+    self->held_.Hold(self->recv_list_.uses);
+    self->recv_list_.uses.clear();
+  }
   self->DependOn(qp_js, qp);
   return object;
 }
 
 int PreparedWrs::Destroy(CloseMode) {
+  owner_ = nullptr;
   qp_ = nullptr;
   qpx_ = nullptr;
-  refs_.Clear();
+  held_.Clear();
   return 0;
 }
 
@@ -62,16 +71,21 @@ Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
   if (send_ && qpx_ != nullptr) {
     err = PostWithWrApi(qpx_, &send_list_.wrs[first], count);
     if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+    owner_->sends().Sent(&send_list_.wrs[first], count, owner_->signal_all(), nullptr);
   } else if (send_) {
     ibv_send_wr* head = Link(send_list_.wrs, first, count);
     ibv_send_wr* bad = nullptr;
     err = ibv_post_send(qp_, head, &bad);
-    if (err != 0) ThrowPostError(env, "ibv_post_send", err, bad != nullptr ? static_cast<size_t>(bad - head) : 0);
+    size_t posted = err == 0 ? count : bad != nullptr ? static_cast<size_t>(bad - head) : 0;
+    owner_->sends().Sent(head, posted, owner_->signal_all(), nullptr);  // counted, so completions line up
+    if (err != 0) ThrowPostError(env, "ibv_post_send", err, posted);
   } else {
     ibv_recv_wr* head = Link(recv_list_.wrs, first, count);
     ibv_recv_wr* bad = nullptr;
     err = ibv_post_recv(qp_, head, &bad);
-    if (err != 0) ThrowPostError(env, "ibv_post_recv", err, bad != nullptr ? static_cast<size_t>(bad - head) : 0);
+    size_t posted = err == 0 ? count : bad != nullptr ? static_cast<size_t>(bad - head) : 0;
+    owner_->receives().Received(posted, nullptr);
+    if (err != 0) ThrowPostError(env, "ibv_post_recv", err, posted);
   }
   return env.Undefined();
 }

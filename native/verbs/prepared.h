@@ -29,12 +29,13 @@ class PreparedWrs : public Napi::ObjectWrap<PreparedWrs>, public Resource, publi
   Napi::Value Post(const Napi::CallbackInfo& info);
   Napi::Value Length(const Napi::CallbackInfo& info);
 
+  Qp* owner_ = nullptr;
   ibv_qp* qp_ = nullptr;
   ibv_qp_ex* qpx_ = nullptr;  // the QP posts through ibv_wr_*: so do its prepared sends
   bool send_ = true;
   SendList send_list_;
   RecvList recv_list_;
-  PostedRefs refs_;  // the MRs and AHs the requests name stay alive as long as the requests do
+  HeldObjects held_;  // the MRs, AHs and MWs the requests name stay alive as long as the requests do
 };
 
 }  // namespace rdma

@@ -60,13 +60,19 @@ ibv_qp_init_attr Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first
 void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init) {
   qp_ = qp;
   cap_ = init.cap;  // the provider writes back what it actually allocated
+  signal_all_ = init.sq_sig_all != 0;
   DependOn(pd_js, Pd::Unwrap(pd_js));
   Napi::Object send_cq = info[first].As<Napi::Object>(), recv_cq = info[first + 1].As<Napi::Object>();
-  DependOn(send_cq, Cq::Unwrap(send_cq));
-  if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, Cq::Unwrap(recv_cq));
+  send_cq_ = Cq::Unwrap(send_cq);
+  recv_cq_ = Cq::Unwrap(recv_cq);
+  DependOn(send_cq, send_cq_);
+  if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, recv_cq_);
+  send_cq_->Attach(qp->qp_num, this);
+  recv_cq_->Attach(qp->qp_num, this);
   if (init.srq != nullptr) {
     Napi::Object srq = info[first + 2].As<Napi::Object>().Get("srq").As<Napi::Object>();
-    DependOn(srq, Srq::Unwrap(srq));
+    srq_ = Srq::Unwrap(srq);
+    DependOn(srq, srq_);
   }
 }
 
@@ -133,16 +139,38 @@ Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id
 
 int Qp::Destroy(CloseMode) {
   if (qp_ == nullptr) return 0;
+  uint32_t qp_num = qp_->qp_num;
   if (cm_id_ != nullptr) {
     rdma_destroy_qp(cm_id_);
   } else {
     int err = ibv_destroy_qp(qp_);
     if (err != 0) return err;
   }
+  send_cq_->Detach(qp_num);
+  recv_cq_->Detach(qp_num);
   qp_ = nullptr;
   qpx_ = nullptr;
-  posted_.Clear();
+  sends_.Clear();
+  receives_.Clear();
   return 0;
+}
+
+InFlight& Qp::receives() { return srq_ != nullptr ? srq_->receives() : receives_; }
+
+// A failed completion's opcode is undefined: its queue is known from the CQ when the queues have their own.
+// Any failure puts the QP in the error state, where the device touches none of its requests again (an
+// SRQ's receives excepted: they stay for other QPs).
+void Qp::Completed(const ibv_wc& wc, const Cq* cq) {
+  bool receive = send_cq_ != recv_cq_ ? cq == recv_cq_ : wc.status == IBV_WC_SUCCESS && (wc.opcode & IBV_WC_RECV);
+  if (wc.status != IBV_WC_SUCCESS) {
+    sends_.Clear();
+    receives_.Clear();
+    if (receive && srq_ != nullptr) srq_->receives().ReceiveCompleted();
+  } else if (receive) {
+    receives().ReceiveCompleted();
+  } else {
+    sends_.SendCompleted();
+  }
 }
 
 Napi::Value Qp::Modify(const Napi::CallbackInfo& info) {
@@ -152,6 +180,10 @@ Napi::Value Qp::Modify(const Napi::CallbackInfo& info) {
   int mask = QpAttrFromJs(ToObject(info[0], "attributes"), &attr);
   int err = ibv_modify_qp(qp_, &attr, mask);
   if (err != 0) ThrowVerb(env, "ibv_modify_qp", err);
+  if ((mask & IBV_QP_STATE) && attr.qp_state == IBV_QPS_RESET) {  // the device dropped every request
+    sends_.Clear();
+    receives_.Clear();
+  }
   return env.Undefined();
 }
 
@@ -188,10 +220,14 @@ Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
   bind.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
   bind.bind_info.length = length;
   bind.bind_info.mw_access_flags = PropU32(js, "access", 0);
+  Napi::Object mw_js = info[0].As<Napi::Object>(), mr_js = js.Get("mr").As<Napi::Object>();
   int err = ibv_bind_mw(qp_, mw->handle(), &bind);
   if (err != 0) ThrowVerb(env, "ibv_bind_mw", err);
-  posted_.Hold(mw, info[0].As<Napi::Object>());
-  posted_.Hold(mr, js.Get("mr").As<Napi::Object>());
+  mw->BindTo(mr_js);
+  ibv_send_wr request = {};
+  request.send_flags = bind.send_flags;
+  std::vector<ObjectUse> uses = {{0, mw, mw_js}};
+  sends_.Sent(&request, 1, signal_all_, &uses);
   return Napi::Number::New(env, mw->handle()->rkey);
 }
 

@@ -10,7 +10,9 @@
 
 namespace rdma {
 
+class Cq;
 class Pd;
+class Srq;
 
 class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
  public:
@@ -29,6 +31,11 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   ibv_qp* handle() const { return qp_; }
   // Set when sends go through the extended post API (ibv_wr_*).
   ibv_qp_ex* extended_handle() const { return qpx_; }
+  bool signal_all() const { return signal_all_; }
+  // The outstanding requests and what they use; a CQ tells the QP of each completion it polls for it.
+  InFlight& sends() { return sends_; }
+  InFlight& receives();  // the SRQ's when the QP receives through one
+  void Completed(const ibv_wc& wc, const Cq* cq);
 
  private:
   // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
@@ -52,7 +59,11 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   ibv_qp_ex* qpx_ = nullptr;     // set for QPs created for the extended post API (ibv_wr_*)
   rdma_cm_id* cm_id_ = nullptr;  // set when the CM ID owns the QP (destroyed with rdma_destroy_qp)
   ibv_qp_cap cap_ = {};
-  PostedRefs posted_;
+  bool signal_all_ = false;
+  Cq* send_cq_ = nullptr;
+  Cq* recv_cq_ = nullptr;
+  Srq* srq_ = nullptr;
+  InFlight sends_, receives_;
 };
 
 }  // namespace rdma

@@ -42,7 +42,7 @@ int Srq::Destroy(CloseMode) {
   int err = ibv_destroy_srq(srq_);
   if (err != 0) return err;
   srq_ = nullptr;
-  posted_.Clear();
+  receives_.Clear();
   return 0;
 }
 
@@ -50,11 +50,13 @@ Napi::Value Srq::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   RecvList list;
-  ParseRecvList(info[0], posted_, &list);
+  ParseRecvList(info[0], &list);
   if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;
   int err = ibv_post_srq_recv(srq_, list.wrs.data(), &bad);
-  if (err != 0) ThrowPostError(env, "ibv_post_srq_recv", err, bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0);
+  size_t posted = err == 0 ? list.wrs.size() : bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
+  receives_.Received(posted, &list.uses);
+  if (err != 0) ThrowPostError(env, "ibv_post_srq_recv", err, posted);
   return env.Undefined();
 }
 

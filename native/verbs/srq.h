@@ -22,6 +22,8 @@ class Srq : public Napi::ObjectWrap<Srq>, public Resource, public Lifecycle<Srq>
   ~Srq() override { Close(CloseMode::kQuiet); }
   ibv_srq* handle() const { return srq_; }
   Pd* pd() const { return pd_; }
+  // The receives posted here and what they use (a receive completion of one of its QPs lets go of one).
+  InFlight& receives() { return receives_; }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -31,7 +33,7 @@ class Srq : public Napi::ObjectWrap<Srq>, public Resource, public Lifecycle<Srq>
 
   ibv_srq* srq_ = nullptr;
   Pd* pd_ = nullptr;
-  PostedRefs posted_;
+  InFlight receives_;
 };
 
 }  // namespace rdma
