@@ -17,11 +17,11 @@
       "dependencies": ["rdma_core"],
       "sources": [
         "native/addon/addon.cc", "native/addon/args.cc", "native/addon/errors.cc", "native/addon/poller.cc", "native/addon/resource.cc",
-        "native/verbs/ah.cc", "native/verbs/channel.cc", "native/verbs/context.cc", "native/verbs/cq.cc", "native/verbs/device_list.cc",
+        "native/verbs/ah.cc", "native/verbs/completion_channel.cc", "native/verbs/context.cc", "native/verbs/cq.cc", "native/verbs/device_list.cc",
         "native/verbs/mr.cc", "native/verbs/mw.cc", "native/verbs/pd.cc", "native/verbs/post.cc", "native/verbs/prepared.cc",
         "native/verbs/qp.cc", "native/verbs/qp_attr.cc", "native/verbs/srq.cc",
         "native/cm/cm_channel.cc", "native/cm/cm_id.cc",
-        "native/memory/alloc.cc", "native/memory/regcache.cc",
+        "native/memory/alloc.cc", "native/memory/registration_cache.cc",
         "native/bench/bench.cc", "native/bench/bench_loops.cc",
         "native/testing/hooks.cc"
       ],

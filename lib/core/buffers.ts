@@ -22,6 +22,8 @@ export function toByteRange(source: BufferSource, offset = 0, length?: number): 
   } else {
     throw new TypeError('expected an ArrayBuffer, Buffer or typed array (SharedArrayBuffer is not supported)');
   }
+  // Memory the device or the CPU is told to use must stay: a resizable buffer could shrink under it.
+  if ((arrayBuffer as { resizable?: boolean }).resizable) throw new TypeError('a resizable ArrayBuffer cannot be used for RDMA: it could shrink under the registration');
   if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError(`offset ${offset} is outside the ${size}-byte buffer`);
   const count = length ?? size - offset;
   if (!Number.isInteger(count) || count < 0 || offset + count > size) throw new RangeError(`length ${count} at offset ${offset} exceeds the ${size}-byte buffer`);

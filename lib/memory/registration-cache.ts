@@ -1,11 +1,11 @@
 /**
  * Registration caches: memory regions for byte ranges, reusing a cached registration that still covers
- * the memory now mapped there. See native/memory/regcache.h for the strategies and what keeps each correct.
+ * the memory now mapped there. See native/memory/registration_cache.h for the strategies and what keeps each correct.
  */
 import { toByteRange, type BufferSource } from '../core/buffers';
 import { Access } from '../verbs/constants';
 import { MemoryRegion } from '../verbs/mr';
-import { native, type NativeMonitorStatus, type NativeRegCache, type NativeRegCacheStats } from '../native';
+import { native, type NativeMonitorStatus, type NativeRegistrationCache, type NativeRegistrationCacheStats } from '../native';
 import { odpMissing, odpUnsupported, type OdpTransport } from '../verbs/odp';
 import { ProtectionDomain } from '../verbs/pd';
 import { NativeObject } from '../native/wrapper';
@@ -38,7 +38,7 @@ export interface RegistrationCacheOptions {
   maxBytes?: number;
 }
 
-export type RegistrationCacheStats = NativeRegCacheStats;
+export type RegistrationCacheStats = NativeRegistrationCacheStats;
 export type MonitorStatus = NativeMonitorStatus;
 
 /** What 'auto' (or an explicit strategy) becomes, given why ODP and the monitor are not available. */
@@ -63,17 +63,17 @@ export function chooseStrategy(
 }
 
 /** close(): closes the regions it made and deregisters everything. Idempotent. */
-export class RegistrationCache extends NativeObject<NativeRegCache> {
+export class RegistrationCache extends NativeObject<NativeRegistrationCache> {
   readonly pd: ProtectionDomain;
   /** Why the strategy in effect was chosen. */
   readonly reason: string;
 
   /** @internal Use pd.createRegistrationCache(). */
   constructor(pd: ProtectionDomain, options: RegistrationCacheOptions = {}) {
-    const odp = odpMissing(pd.context.queryDevice().odpCaps, options.transport ?? 'rc', Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
+    const odp = odpMissing(pd.context.odpCaps, options.transport ?? 'rc', Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
     const monitor = native.monitorStatus();
     const { strategy, reason } = chooseStrategy(options.strategy ?? 'auto', odp, monitor.available ? undefined : `userfaultfd: ${monitor.error}`);
-    super(native.createRegCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes }));
+    super(native.createRegistrationCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes }));
     this.pd = pd;
     this.reason = reason;
   }

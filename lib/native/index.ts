@@ -41,8 +41,8 @@ export interface NativeContext extends NativeResource {
   queryPort(port: number): Record<string, unknown>;
   queryGidTable(): NativeGidEntry[];
   allocPd(): NativePd;
-  createCompChannel(): NativeCompChannel;
-  createCq(cqe: number, channel: NativeCompChannel | null, compVector: number): NativeCq;
+  createCompletionChannel(): NativeCompletionChannel;
+  createCq(cqe: number, channel: NativeCompletionChannel | null, compVector: number): NativeCq;
   watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
 }
 
@@ -50,7 +50,7 @@ export interface NativePd extends NativeResource {
   registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
   createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
   createAh(address: object): NativeAh;
-  createAhFromWc(portNum: number, completion: object, grh: Uint8Array): NativeAh;
+  createAhFromCompletion(portNum: number, completion: object, grh: Uint8Array): NativeAh;
   createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number }): NativeSrq;
   allocMw(type: number): NativeMw;
 }
@@ -93,13 +93,13 @@ export interface NativeMappedBuffer extends NativeResource {
   move(): void;
 }
 
-export interface NativeRegCacheOptions {
+export interface NativeRegistrationCacheOptions {
   strategy: 'odp' | 'monitor' | 'uncached' | 'unsafe-unmonitored';
   maxEntries?: number;
   maxBytes?: number | bigint;
 }
 
-export interface NativeRegCacheStats {
+export interface NativeRegistrationCacheStats {
   hits: number;
   misses: number;
   invalidations: number;
@@ -110,11 +110,11 @@ export interface NativeRegCacheStats {
   inUse: number;
 }
 
-export interface NativeRegCache extends NativeResource {
+export interface NativeRegistrationCache extends NativeResource {
   register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
-  stats(): NativeRegCacheStats;
+  stats(): NativeRegistrationCacheStats;
   flush(): void;
-  readonly strategy: NativeRegCacheOptions['strategy'];
+  readonly strategy: NativeRegistrationCacheOptions['strategy'];
 }
 
 export interface NativeMonitorStatus {
@@ -130,7 +130,7 @@ export interface NativeMonitorStatus {
   watched: number;
 }
 
-export interface NativeCompChannel extends NativeResource {
+export interface NativeCompletionChannel extends NativeResource {
   readonly fd: number;
 }
 
@@ -185,6 +185,7 @@ export interface NativeRecvWr {
 }
 
 export interface NativeQp extends NativeResource {
+  readonly state: number;
   modify(attributes: object): void;
   query(): Record<string, unknown>;
   postSend(workRequests: NativeSendWr[]): void;
@@ -304,6 +305,7 @@ export interface NativeCmId extends NativeResource {
   readonly portNum: number;
   readonly localAddress: NativeSocketAddress | null;
   readonly remoteAddress: NativeSocketAddress | null;
+  setRef(referenced: boolean): void;
 }
 
 /** Hooks for tests and benchmarks (native/testing/hooks.cc); not part of the API. */
@@ -323,7 +325,7 @@ export interface NativeTesting {
   /** ns per ibv_reg_mr + ibv_dereg_mr */
   benchRegDereg(pd: NativePd, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per cache hit (lookup, validity check, take and return the entry) */
-  benchCacheHits(cache: NativeRegCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
+  benchCacheHits(cache: NativeRegistrationCache, buffer: ArrayBuffer, offset: number, length: number, access: number, iterations: number): number;
   /** ns per monitor catch-up check (the system call of a monitored hit) on the range's first page */
   benchCatchUp(buffer: ArrayBuffer, offset: number, length: number, iterations: number): number;
   /** ns per munmap of `size` populated bytes, registered with the monitor or not */
@@ -337,7 +339,7 @@ export interface NativeBinding {
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;
   allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
-  createRegCache(pd: NativePd, options: NativeRegCacheOptions): NativeRegCache;
+  createRegistrationCache(pd: NativePd, options: NativeRegistrationCacheOptions): NativeRegistrationCache;
   monitorStatus(): NativeMonitorStatus;
   testing: NativeTesting;
 }

@@ -5,9 +5,9 @@
  */
 import { WcFlags, WcOpcode, WcStatus, enumName } from './constants';
 
-/** Words per completion and their positions (native/verbs/cq.cc, kWcWords). */
+/** Words per completion and their positions (native/verbs/completion_layout.h, compared by a unit test). */
 export const WC_WORDS = 16;
-const enum Word { WrIdLo = 0, Status = 2, Opcode, VendorErr, ByteLen, ImmData, QpNum, SrcQp, WcFlags, PkeyIndex, Slid, Sl, DlidPathBits }
+export enum WcWord { WrIdLo = 0, WrIdHi, Status, Opcode, VendorErr, ByteLen, ImmData, QpNum, SrcQp, WcFlags, PkeyIndex, Slid, Sl, DlidPathBits }
 
 export interface Completion {
   wrId: bigint;
@@ -52,45 +52,45 @@ export class CompletionBatch {
     return this.#wrIds[this.#at(i) / 2]!;
   }
   status(i: number): WcStatus {
-    return this.words[this.#at(i) + Word.Status]!;
+    return this.words[this.#at(i) + WcWord.Status]!;
   }
   opcode(i: number): WcOpcode {
-    return this.words[this.#at(i) + Word.Opcode]!;
+    return this.words[this.#at(i) + WcWord.Opcode]!;
   }
   byteLen(i: number): number {
-    return this.words[this.#at(i) + Word.ByteLen]!;
+    return this.words[this.#at(i) + WcWord.ByteLen]!;
   }
   immData(i: number): number {
-    return this.words[this.#at(i) + Word.ImmData]!;
+    return this.words[this.#at(i) + WcWord.ImmData]!;
   }
   wcFlags(i: number): number {
-    return this.words[this.#at(i) + Word.WcFlags]!;
+    return this.words[this.#at(i) + WcWord.WcFlags]!;
   }
 
   get(i: number): Completion {
     const base = this.#at(i);
     const w = this.words;
-    const flags = w[base + Word.WcFlags]!;
-    const status = w[base + Word.Status]!;
-    const opcode = w[base + Word.Opcode]!;
+    const flags = w[base + WcWord.WcFlags]!;
+    const status = w[base + WcWord.Status]!;
+    const opcode = w[base + WcWord.Opcode]!;
     const completion: Completion = {
       wrId: this.#wrIds[base / 2]!,
       status,
       statusName: enumName(WcStatus, status),
       opcode,
       opcodeName: enumName(WcOpcode, opcode),
-      vendorErr: w[base + Word.VendorErr]!,
-      byteLen: w[base + Word.ByteLen]!,
-      qpNum: w[base + Word.QpNum]!,
-      srcQp: w[base + Word.SrcQp]!,
+      vendorErr: w[base + WcWord.VendorErr]!,
+      byteLen: w[base + WcWord.ByteLen]!,
+      qpNum: w[base + WcWord.QpNum]!,
+      srcQp: w[base + WcWord.SrcQp]!,
       wcFlags: flags,
-      pkeyIndex: w[base + Word.PkeyIndex]!,
-      slid: w[base + Word.Slid]!,
-      sl: w[base + Word.Sl]!,
-      dlidPathBits: w[base + Word.DlidPathBits]!,
+      pkeyIndex: w[base + WcWord.PkeyIndex]!,
+      slid: w[base + WcWord.Slid]!,
+      sl: w[base + WcWord.Sl]!,
+      dlidPathBits: w[base + WcWord.DlidPathBits]!,
     };
-    if (flags & WcFlags.WITH_IMM) completion.immData = w[base + Word.ImmData]!;
-    if (flags & WcFlags.WITH_INV) completion.invalidatedRkey = w[base + Word.ImmData]!;
+    if (flags & WcFlags.WITH_IMM) completion.immData = w[base + WcWord.ImmData]!;
+    if (flags & WcFlags.WITH_INV) completion.invalidatedRkey = w[base + WcWord.ImmData]!;
     return completion;
   }
 

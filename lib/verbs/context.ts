@@ -47,6 +47,7 @@ const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidTyp
  */
 export class Context extends NativeEmitter<NativeContext> {
   readonly name: string;
+  #odpCaps: DeviceAttributes['odpCaps'] | undefined;
 
   /** @internal Use openDevice() (or cmId.context). */
   constructor(handle: NativeContext) {
@@ -63,6 +64,11 @@ export class Context extends NativeEmitter<NativeContext> {
   /** The one Context for a native context (contexts librdmacm opened are shared by their CM IDs). */
   static of(handle: NativeContext): Context {
     return wrapperOf<Context>(handle) ?? new Context(handle);
+  }
+
+  /** The device's ODP capabilities, asked once: they do not change while it is open (ON_DEMAND checks read them). */
+  get odpCaps(): DeviceAttributes['odpCaps'] {
+    return (this.#odpCaps ??= this.queryDevice().odpCaps);
   }
 
   queryDevice(): DeviceAttributes {
@@ -104,7 +110,7 @@ export class Context extends NativeEmitter<NativeContext> {
   }
 
   createCompletionChannel(): CompletionChannel {
-    return new CompletionChannel(this.handle.createCompChannel(), this);
+    return new CompletionChannel(this.handle.createCompletionChannel(), this);
   }
 
   /**

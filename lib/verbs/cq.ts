@@ -6,15 +6,15 @@
 import { CompletionBatch, type Completion } from './completion';
 import type { Context } from './context';
 import { rdmaError } from '../core/errors';
-import type { NativeCompChannel, NativeCq } from '../native';
+import type { NativeCompletionChannel, NativeCq } from '../native';
 import { NativeObject } from '../native/wrapper';
 
 /** close(): closes the channel and the CQs that use it. Idempotent. */
-export class CompletionChannel extends NativeObject<NativeCompChannel> {
+export class CompletionChannel extends NativeObject<NativeCompletionChannel> {
   readonly context: Context;
 
   /** @internal Use context.createCompletionChannel(). */
-  constructor(handle: NativeCompChannel, context: Context) {
+  constructor(handle: NativeCompletionChannel, context: Context) {
     super(handle);
     this.context = context;
   }

@@ -1,7 +1,7 @@
 /** Protection domains: the parent of memory regions and queue pairs. */
 import { AddressHandle } from './ah';
 import type { Completion } from './completion';
-import { Access, UD_GRH_BYTES } from './constants';
+import { Access, QpType, UD_GRH_BYTES } from './constants';
 import type { Context } from './context';
 import { MemoryRegion } from './mr';
 import type { NativePd } from '../native';
@@ -35,7 +35,7 @@ export class ProtectionDomain extends NativeObject<NativePd> {
     const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
     // Only a well-formed flag set is asked about ODP; the native call reports a malformed one.
     if (Number.isInteger(access) && access >= 0 && access & Access.ON_DEMAND) {
-      const missing = odpMissing(this.context.queryDevice().odpCaps);
+      const missing = odpMissing(this.context.odpCaps);
       if (missing !== undefined) throw odpUnsupported(missing);
     }
     const handle = this.handle.registerMemory(arrayBuffer, offset, length, access);
@@ -46,7 +46,8 @@ export class ProtectionDomain extends NativeObject<NativePd> {
   createQp(attributes: QpInitAttributes): QueuePair {
     const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
     if (srq !== undefined && !(srq instanceof SharedReceiveQueue)) throw new TypeError('srq must be a SharedReceiveQueue made by pd.createSrq()');
-    return new QueuePair(this.handle.createQp(sendCq.handle, recvCq.handle, { ...rest, srq: srq?.handle }), this, sendCq, recvCq, srq);
+    const qpType = rest.qpType ?? QpType.RC;
+    return new QueuePair(this.handle.createQp(sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle }), qpType, this, sendCq, recvCq, srq);
   }
 
   /** An address handle for UD sends to `address` (for RoCE: a GRH with the destination GID). */
@@ -59,7 +60,7 @@ export class ProtectionDomain extends NativeObject<NativePd> {
    * the receive buffer (UD receives always start with the GRH slot).
    */
   createAhFromCompletion(completion: Completion, grh: Uint8Array, portNum = 1): AddressHandle {
-    return new AddressHandle(this.handle.createAhFromWc(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
+    return new AddressHandle(this.handle.createAhFromCompletion(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
   }
 
   createSrq(attributes: Partial<SrqAttributes> = {}): SharedReceiveQueue {

@@ -8,10 +8,10 @@
 #include "addon/errors.h"
 #include "cm/cm.h"
 #include "memory/alloc.h"
-#include "memory/regcache.h"
+#include "memory/registration_cache.h"
 #include "testing/hooks.h"
 #include "verbs/ah.h"
-#include "verbs/channel.h"
+#include "verbs/completion_channel.h"
 #include "verbs/context.h"
 #include "verbs/cq.h"
 #include "verbs/mr.h"
@@ -49,7 +49,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->context_class = Napi::Persistent(Context::Define(env));
   data->pd_class = Napi::Persistent(Pd::Define(env));
   data->mr_class = Napi::Persistent(Mr::Define(env));
-  data->channel_class = Napi::Persistent(CompChannel::Define(env));
+  data->completion_channel_class = Napi::Persistent(CompletionChannel::Define(env));
   data->cq_class = Napi::Persistent(Cq::Define(env));
   data->qp_class = Napi::Persistent(Qp::Define(env));
   data->ah_class = Napi::Persistent(Ah::Define(env));
@@ -58,8 +58,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->cm_channel_class = Napi::Persistent(CmChannel::Define(env));
   data->cm_id_class = Napi::Persistent(CmId::Define(env));
   data->mapped_buffer_class = Napi::Persistent(MappedBuffer::Define(env));
-  data->regcache_class = Napi::Persistent(Regcache::Define(env));
-  data->prepared_class = Napi::Persistent(PreparedWrs::Define(env));
+  data->registration_cache_class = Napi::Persistent(RegistrationCache::Define(env));
+  data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));
@@ -68,7 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchRun", Napi::Function::New(env, BenchRun, "benchRun"));
   exports.Set("createCmChannel", Napi::Function::New(env, CmChannel::Create, "createCmChannel"));
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
-  exports.Set("createRegCache", Napi::Function::New(env, Regcache::Create, "createRegCache"));
+  exports.Set("createRegistrationCache", Napi::Function::New(env, RegistrationCache::Create, "createRegistrationCache"));
   exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
   exports.Set("testing", TestingExports(env));
   return exports;

@@ -17,7 +17,7 @@ namespace rdma {
 
 class Context;
 class MappedBuffer;
-class Regcache;
+class RegistrationCache;
 class Resource;
 
 // Every live verbs object of an environment. Shared with the objects themselves, because at teardown the
@@ -29,18 +29,18 @@ using LiveSet = std::unordered_set<Resource*>;
 // first. Shared like LiveSet: the last ArrayBuffer over a mapping may be finalized at teardown, after AddonData.
 struct MemoryRegistry {
   std::map<uintptr_t, MappedBuffer*> buffers;
-  std::vector<Regcache*> caches;
+  std::vector<RegistrationCache*> caches;
 };
 
 struct AddonData {
   Napi::FunctionReference error_class;
-  Napi::FunctionReference context_class, pd_class, mr_class, channel_class, cq_class, qp_class, ah_class, srq_class,
+  Napi::FunctionReference context_class, pd_class, mr_class, completion_channel_class, cq_class, qp_class, ah_class, srq_class,
       mw_class, cm_channel_class, cm_id_class, prepared_class;
   std::shared_ptr<LiveSet> live = std::make_shared<LiveSet>();
   // Contexts of devices librdmacm opened (cmId.context), one wrapper per ibv_context.
   std::shared_ptr<std::unordered_map<ibv_context*, Context*>> borrowed_contexts =
       std::make_shared<std::unordered_map<ibv_context*, Context*>>();
-  Napi::FunctionReference mapped_buffer_class, regcache_class;
+  Napi::FunctionReference mapped_buffer_class, registration_cache_class;
   std::shared_ptr<MemoryRegistry> memory = std::make_shared<MemoryRegistry>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;

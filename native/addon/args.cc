@@ -49,7 +49,12 @@ Napi::Object ToObject(Napi::Value value, const std::string& name) {
   return value.As<Napi::Object>();
 }
 
-bool Has(Napi::Object obj, const char* key) { return !obj.Get(key).IsUndefined(); }
+bool OptionalU32(Napi::Object obj, const char* key, uint32_t* out, uint32_t max) {
+  Napi::Value value = obj.Get(key);
+  if (value.IsUndefined()) return false;
+  *out = ToU32(value, key, max);
+  return true;
+}
 
 uint32_t PropU32(Napi::Object obj, const char* key, uint32_t fallback, uint32_t max) {
   Napi::Value value = obj.Get(key);

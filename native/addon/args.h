@@ -19,7 +19,8 @@ Napi::Object ToObject(Napi::Value value, const std::string& name);
 uint32_t PropU32(Napi::Object obj, const char* key, uint32_t fallback, uint32_t max = UINT32_MAX);
 uint64_t PropU64(Napi::Object obj, const char* key, uint64_t fallback);
 bool PropBool(Napi::Object obj, const char* key, bool fallback);
-bool Has(Napi::Object obj, const char* key);
+// Reads `key` once: false when absent, else converts it into *out.
+bool OptionalU32(Napi::Object obj, const char* key, uint32_t* out, uint32_t max = UINT32_MAX);
 
 // A byte range of an ArrayBuffer, as given by lib/ (buffer, byteOffset, byteLength), bounds-checked.
 struct ByteRange {

@@ -6,9 +6,10 @@
 namespace rdma {
 
 // The JS error for a failed verb: an RdmaError (lib/core/errors.ts) with code, errno and the verb's name.
-Napi::Error VerbError(Napi::Env env, const char* verb, int err);
+// `detail`, when given, says why (the binding refused the call itself, as the verb would have).
+Napi::Error VerbError(Napi::Env env, const char* verb, int err, const std::string& detail = "");
 // Throws VerbError as a C++ exception (NAPI_CPP_EXCEPTIONS is on).
-[[noreturn]] void ThrowVerb(Napi::Env env, const char* verb, int err);
+[[noreturn]] void ThrowVerb(Napi::Env env, const char* verb, int err, const std::string& detail = "");
 [[noreturn]] void ThrowType(Napi::Env env, const std::string& message);
 [[noreturn]] void ThrowRange(Napi::Env env, const std::string& message);
 

@@ -28,6 +28,13 @@ void Resource::DependOn(Napi::Object parent_js, Resource* parent) {
   parent->dependents_.push_back(this);
 }
 
+void Resource::StopDependingOn(Resource* parent) {
+  auto& siblings = parent->dependents_;
+  siblings.erase(std::remove(siblings.begin(), siblings.end(), this), siblings.end());
+  parents_.erase(std::remove_if(parents_.begin(), parents_.end(), [&](const auto& entry) { return entry.first == parent; }),
+                 parents_.end());
+}
+
 void Resource::CheckOpen(Napi::Env env) const {
   if (closed_) ThrowType(env, std::string(kind_) + " is closed");
 }

@@ -27,6 +27,9 @@ class Resource {
   bool closed() const { return closed_; }
   void Close(CloseMode mode);
   const char* kind() const { return kind_; }
+  // Throws a clear error when used after close. Methods call it after reading their arguments, right
+  // before the verb: reading a JS argument can run JS (a getter, a Proxy) that closes this object.
+  void CheckOpen(Napi::Env env) const;
 
  protected:
   Resource(Napi::Env env, const char* kind);
@@ -34,11 +37,10 @@ class Resource {
 
   // Records that this object uses `parent`: holds it alive and lets it close this object first.
   void DependOn(Napi::Object parent_js, Resource* parent);
+  // Undoes DependOn (a window rebound elsewhere no longer uses its old MR).
+  void StopDependingOn(Resource* parent);
   // Destroys the underlying verbs object; returns 0 or an errno. `mode` says whether JS may be called.
   virtual int Destroy(CloseMode mode) = 0;
-  // Throws a clear error when used after close.
-  void CheckOpen(Napi::Env env) const;
-
   Napi::Env env_;
 
  private:

@@ -67,9 +67,11 @@ class CmId : public Napi::ObjectWrap<CmId>, public Resource, public Lifecycle<Cm
   Napi::Value PortNum(const Napi::CallbackInfo& info);
   Napi::Value LocalAddress(const Napi::CallbackInfo& info);
   Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
+  Napi::Value SetRef(const Napi::CallbackInfo& info);
 
   rdma_cm_id* id_ = nullptr;
   CmChannel* channel_ = nullptr;
+  bool referenced_ = true;  // counts toward keeping the channel watched (and so the process alive)
 };
 
 }  // namespace rdma

@@ -23,7 +23,8 @@ Napi::Function CmId::Define(Napi::Env env) {
                       InstanceMethod<&CmId::LeaveMulticast>("leaveMulticast"),
                       InstanceMethod<&CmId::SetReuseAddr>("setReuseAddr"), InstanceAccessor<&CmId::Context>("context"),
                       InstanceAccessor<&CmId::PortNum>("portNum"), InstanceAccessor<&CmId::LocalAddress>("localAddress"),
-                      InstanceAccessor<&CmId::RemoteAddress>("remoteAddress"), CloseMethod(), ClosedGetter()});
+                      InstanceAccessor<&CmId::RemoteAddress>("remoteAddress"), InstanceMethod<&CmId::SetRef>("setRef"),
+                      CloseMethod(), ClosedGetter()});
 }
 
 CmId::CmId(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CmId>(info), Resource(info.Env(), "CM ID") {
@@ -51,8 +52,17 @@ int CmId::Destroy(CloseMode) {
   // Its QP (a dependent) is already gone; pending events were acked as they arrived.
   if (rdma_destroy_id(id_) != 0) return errno;
   id_ = nullptr;
-  channel_->AddIds(-1);
+  if (referenced_) channel_->AddIds(-1);
   return 0;
+}
+
+// setRef(referenced): like a socket's ref()/unref(), whether this ID keeps the event loop running.
+Napi::Value CmId::SetRef(const Napi::CallbackInfo& info) {
+  bool referenced = ToBool(info[0], "referenced");
+  CheckOpen(info.Env());
+  if (referenced != referenced_) channel_->AddIds(referenced ? 1 : -1);
+  referenced_ = referenced;
+  return info.Env().Undefined();
 }
 
 // An IPv4 or IPv6 literal and a port; names are resolved by lib/ before they get here.

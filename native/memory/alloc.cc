@@ -5,7 +5,7 @@
 #include <cerrno>
 
 #include "addon/args.h"
-#include "memory/regcache.h"
+#include "memory/registration_cache.h"
 #include "verbs/mr.h"
 
 namespace rdma {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/uffd_monitor.h"
-#include "memory/regcache.h"
+#include "memory/registration_cache.h"
 #include "verbs/mr.h"
 #include "verbs/pd.h"
 #include "verbs/qp.h"
@@ -170,7 +170,7 @@ static Napi::Value BenchRegDereg(const Napi::CallbackInfo& info) {
 // validity check, taking and returning the entry); the range must be cached already.
 static Napi::Value BenchCacheHits(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Regcache* cache = UnwrapOpen<Regcache>(info[0], "cache");
+  RegistrationCache* cache = UnwrapOpen<RegistrationCache>(info[0], "cache");
   ByteRange range = ToByteRange(info[1], info[2], info[3]);
   uint32_t access = ToU32(info[4], "access");
   uint32_t iterations = ToU32(info[5], "iterations");

@@ -33,13 +33,14 @@ Napi::Object Ah::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   Napi::Env env = info.Env();
   ibv_ah_attr attr = {};
   AhAttrFromJs(ToObject(info[0], "address"), &attr);
+  pd->CheckOpen(env);
   ibv_ah* ah = ibv_create_ah(pd->handle(), &attr);
   if (ah == nullptr) ThrowVerb(env, "ibv_create_ah", errno);
   return Wrap(env, pd_js, pd, ah, attr);
 }
 
-// pd.createAhFromWc(portNum, {srcQp, slid, sl, wcFlags, dlidPathBits, pkeyIndex}, grh: 40 bytes)
-Napi::Object Ah::CreateFromWc(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
+// pd.createAhFromCompletion(portNum, {srcQp, slid, sl, wcFlags, dlidPathBits, pkeyIndex}, grh: 40 bytes)
+Napi::Object Ah::CreateFromCompletion(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
   Napi::Env env = info.Env();
   uint32_t port = ToU32(info[0], "portNum", UINT8_MAX);
   Napi::Object js = ToObject(info[1], "completion");
@@ -52,6 +53,7 @@ Napi::Object Ah::CreateFromWc(const Napi::CallbackInfo& info, Napi::Object pd_js
   wc.pkey_index = static_cast<uint16_t>(PropU32(js, "pkeyIndex", 0, UINT16_MAX));
   ibv_grh grh;
   memcpy(&grh, ToFixedBytes(info[2], sizeof grh, "grh"), sizeof grh);
+  pd->CheckOpen(env);
   ibv_ah_attr attr = {};
   int err = ibv_init_ah_from_wc(pd->context()->handle(), static_cast<uint8_t>(port), &wc, &grh, &attr);
   if (err != 0) ThrowVerb(env, "ibv_init_ah_from_wc", err < 0 ? -err : err);

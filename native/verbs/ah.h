@@ -16,7 +16,7 @@ class Ah : public Napi::ObjectWrap<Ah>, public Resource, public Lifecycle<Ah> {
   static constexpr const char* kName = "AddressHandle";
   static Napi::Function Define(Napi::Env env);
   static Napi::Object Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd);
-  static Napi::Object CreateFromWc(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd);
+  static Napi::Object CreateFromCompletion(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd);
 
   explicit Ah(const Napi::CallbackInfo& info);
   ~Ah() override { Close(CloseMode::kQuiet); }

@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "addon/args.h"
-#include "verbs/channel.h"
+#include "verbs/completion_channel.h"
 #include "verbs/cq.h"
+#include "verbs/mw.h"
 #include "verbs/pd.h"
 #include "verbs/qp.h"
 #include "verbs/srq.h"
@@ -21,7 +22,7 @@ Napi::Function Context::Define(Napi::Env env) {
                       InstanceMethod<&Context::QueryPort>("queryPort"),
                       InstanceMethod<&Context::QueryGidTable>("queryGidTable"),
                       InstanceMethod<&Context::AllocPd>("allocPd"),
-                      InstanceMethod<&Context::CreateCompChannel>("createCompChannel"),
+                      InstanceMethod<&Context::CreateCompletionChannel>("createCompletionChannel"),
                       InstanceMethod<&Context::CreateCq>("createCq"),
                       InstanceMethod<&Context::WatchAsyncEvents>("watchAsyncEvents"),
                       InstanceAccessor<&Context::DeviceName>("deviceName"),
@@ -67,6 +68,18 @@ Napi::Object Context::Borrow(Napi::Env env, ibv_context* ctx) {
   self->borrowed_ = data.borrowed_contexts;
   (*self->borrowed_)[ctx] = self;
   return object;
+}
+
+void Context::AddWindow(Mw* mw) { windows_[mw->handle()->rkey >> 8] = mw; }
+
+void Context::RemoveWindow(uint32_t rkey, Mw* mw) {
+  auto it = windows_.find(rkey >> 8);
+  if (it != windows_.end() && it->second == mw) windows_.erase(it);
+}
+
+Mw* Context::WindowAt(uint32_t rkey) const {
+  auto it = windows_.find(rkey >> 8);
+  return it != windows_.end() ? it->second : nullptr;
 }
 
 int Context::Destroy(CloseMode) {
@@ -227,9 +240,9 @@ Napi::Value Context::AllocPd(const Napi::CallbackInfo& info) {
   return Pd::Create(info.Env(), Value(), this);
 }
 
-Napi::Value Context::CreateCompChannel(const Napi::CallbackInfo& info) {
+Napi::Value Context::CreateCompletionChannel(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return CompChannel::Create(info.Env(), Value(), this);
+  return CompletionChannel::Create(info.Env(), Value(), this);
 }
 
 // createCq(cqe, channel | null, compVector)
@@ -237,7 +250,7 @@ Napi::Value Context::CreateCq(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   uint32_t cqe = ToU32(info[0], "cqe", INT32_MAX);
-  CompChannel* channel = info[1].IsNull() || info[1].IsUndefined() ? nullptr : UnwrapOpen<CompChannel>(info[1], "channel");
+  CompletionChannel* channel = info[1].IsNull() || info[1].IsUndefined() ? nullptr : UnwrapOpen<CompletionChannel>(info[1], "channel");
   if (channel != nullptr && channel->context() != this) ThrowType(env, "channel belongs to another context");
   uint32_t vector = ToU32(info[2], "compVector", INT32_MAX);
   return Cq::Create(env, Value(), this, cqe, channel, info[1], vector);

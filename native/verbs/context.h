@@ -13,6 +13,7 @@
 namespace rdma {
 
 class Context;
+class Mw;
 using BorrowedContexts = std::unordered_map<ibv_context*, Context*>;
 
 class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecycle<Context> {
@@ -28,6 +29,11 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   explicit Context(const Napi::CallbackInfo& info);
   ~Context() override { Close(CloseMode::kQuiet); }
   ibv_context* handle() const { return ctx_; }
+  // This context's memory windows by key index (rkey >> 8; the low byte is the consumer's key), so that
+  // an invalidation naming one can be checked.
+  void AddWindow(Mw* mw);
+  void RemoveWindow(uint32_t rkey, Mw* mw);
+  Mw* WindowAt(uint32_t rkey) const;
 
  private:
   int Destroy(CloseMode mode) override;
@@ -36,7 +42,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   Napi::Value QueryPort(const Napi::CallbackInfo& info);
   Napi::Value QueryGidTable(const Napi::CallbackInfo& info);
   Napi::Value AllocPd(const Napi::CallbackInfo& info);
-  Napi::Value CreateCompChannel(const Napi::CallbackInfo& info);
+  Napi::Value CreateCompletionChannel(const Napi::CallbackInfo& info);
   Napi::Value CreateCq(const Napi::CallbackInfo& info);
   Napi::Value WatchAsyncEvents(const Napi::CallbackInfo& info);
   void DrainAsyncEvents();
@@ -44,6 +50,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   ibv_context* ctx_ = nullptr;
   std::shared_ptr<BorrowedContexts> borrowed_;  // set when ctx_ belongs to librdmacm
   std::unique_ptr<FdPoller> async_poller_;
+  std::unordered_map<uint32_t, Mw*> windows_;
   Napi::FunctionReference async_listener_;
 };
 

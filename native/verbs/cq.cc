@@ -6,8 +6,9 @@
 #include <cerrno>
 
 #include "addon/args.h"
-#include "verbs/channel.h"
+#include "verbs/completion_channel.h"
 #include "verbs/context.h"
+#include "verbs/mw.h"
 #include "verbs/qp.h"
 
 namespace rdma {
@@ -27,7 +28,7 @@ Cq::Cq(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cq>(info), Resource(in
 }
 
 Napi::Object Cq::Create(Napi::Env env, Napi::Object context_js, Context* context, uint32_t cqe,
-                        CompChannel* channel, Napi::Value channel_js, uint32_t comp_vector) {
+                        CompletionChannel* channel, Napi::Value channel_js, uint32_t comp_vector) {
   Napi::Object object = AddonData::Get(env).cq_class.New({ConstructToken(env)});
   Cq* self = Unwrap(object);
   ibv_cq* cq = ibv_create_cq(context->handle(), static_cast<int>(cqe), self,
@@ -79,22 +80,26 @@ Napi::Value Cq::Poll(const Napi::CallbackInfo& info) {
     for (int i = 0; i < n; i++, total++) {
       auto qp = qps_.find(wc[i].qp_num);
       if (qp != qps_.end()) qp->second->Completed(wc[i], this);
+      // A SEND_WITH_INV invalidated one of our windows.
+      if (wc[i].status == IBV_WC_SUCCESS && (wc[i].wc_flags & IBV_WC_WITH_INV)) {
+        if (Mw* mw = context_->WindowAt(wc[i].invalidated_rkey)) mw->Invalidated();
+      }
       uint32_t* w = out + total * kWcWords;
-      w[0] = static_cast<uint32_t>(wc[i].wr_id);
-      w[1] = static_cast<uint32_t>(wc[i].wr_id >> 32);
-      w[2] = wc[i].status;
-      w[3] = wc[i].opcode;
-      w[4] = wc[i].vendor_err;
-      w[5] = wc[i].byte_len;
+      w[kWcWrIdLo] = static_cast<uint32_t>(wc[i].wr_id);
+      w[kWcWrIdHi] = static_cast<uint32_t>(wc[i].wr_id >> 32);
+      w[kWcStatus] = wc[i].status;
+      w[kWcOpcode] = wc[i].opcode;
+      w[kWcVendorErr] = wc[i].vendor_err;
+      w[kWcByteLen] = wc[i].byte_len;
       // imm_data is big-endian on the wire; JS sees host order. For IBV_WC_WITH_INV it is an rkey.
-      w[6] = (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : ntohl(wc[i].imm_data);
-      w[7] = wc[i].qp_num;
-      w[8] = wc[i].src_qp;
-      w[9] = wc[i].wc_flags;
-      w[10] = wc[i].pkey_index;
-      w[11] = wc[i].slid;
-      w[12] = wc[i].sl;
-      w[13] = wc[i].dlid_path_bits;
+      w[kWcImmData] = (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : ntohl(wc[i].imm_data);
+      w[kWcQpNum] = wc[i].qp_num;
+      w[kWcSrcQp] = wc[i].src_qp;
+      w[kWcFlags] = wc[i].wc_flags;
+      w[kWcPkeyIndex] = wc[i].pkey_index;
+      w[kWcSlid] = wc[i].slid;
+      w[kWcSl] = wc[i].sl;
+      w[kWcDlidPathBits] = wc[i].dlid_path_bits;
     }
     if (n < want) break;
   }

@@ -1,5 +1,5 @@
 // A completion queue. poll() writes completions into caller-owned storage (kWcWords 32-bit words per
-// completion, layout in lib/verbs/completion.ts) so the hot path allocates nothing. nextEvent() resolves on
+// completion, layout in completion_layout.h) so the hot path allocates nothing. nextEvent() resolves on
 // the next completion event of the CQ's channel; a pending wait keeps the CQ alive.
 #pragma once
 #include <infiniband/verbs.h>
@@ -9,14 +9,13 @@
 #include <vector>
 
 #include "addon/resource.h"
+#include "verbs/completion_layout.h"
 
 namespace rdma {
 
 class Context;
-class CompChannel;
+class CompletionChannel;
 class Qp;
-
-constexpr size_t kWcWords = 16;
 
 class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
  public:
@@ -24,7 +23,7 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
   static constexpr const char* kName = "CompletionQueue";
   static Napi::Function Define(Napi::Env env);
   static Napi::Object Create(Napi::Env env, Napi::Object context_js, Context* context, uint32_t cqe,
-                             CompChannel* channel, Napi::Value channel_js, uint32_t comp_vector);
+                             CompletionChannel* channel, Napi::Value channel_js, uint32_t comp_vector);
 
   explicit Cq(const Napi::CallbackInfo& info);
   ~Cq() override { Close(CloseMode::kQuiet); }
@@ -49,7 +48,7 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
   ibv_cq* cq_ = nullptr;
   Context* context_ = nullptr;
   std::unordered_map<uint32_t, Qp*> qps_;
-  CompChannel* channel_ = nullptr;
+  CompletionChannel* channel_ = nullptr;
   std::vector<Napi::Promise::Deferred> waiters_;
 };
 

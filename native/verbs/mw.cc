@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "addon/args.h"
+#include "verbs/context.h"
 #include "verbs/pd.h"
 
 namespace rdma {
@@ -27,16 +28,33 @@ Napi::Object Mw::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   Napi::Object object = AddonData::Get(env).mw_class.New({ConstructToken(env)});
   Mw* self = Unwrap(object);
   self->mw_ = mw;
+  self->context_ = pd->context();
+  self->context_->AddWindow(self);
   self->DependOn(pd_js, pd);
   return object;
 }
 
+void Mw::Bound(Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp) {
+  bound_ = true;
+  if (mr != mr_) {
+    if (mr_ != nullptr) StopDependingOn(mr_);
+    DependOn(mr_js, mr);
+    mr_ = mr;
+  }
+  if (mw_->type == IBV_MW_TYPE_2 && qp != qp_) {
+    if (qp_ != nullptr) StopDependingOn(qp_);
+    DependOn(qp_js, qp);
+    qp_ = qp;
+  }
+}
+
 int Mw::Destroy(CloseMode) {
   if (mw_ == nullptr) return 0;
+  uint32_t rkey = mw_->rkey;
   int err = ibv_dealloc_mw(mw_);
   if (err != 0) return err;
   mw_ = nullptr;
-  bound_mr_.Reset();
+  context_->RemoveWindow(rkey, this);
   return 0;
 }
 

@@ -8,6 +8,7 @@
 
 namespace rdma {
 
+class Context;
 class Pd;
 
 class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
@@ -20,9 +21,13 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   explicit Mw(const Napi::CallbackInfo& info);
   ~Mw() override { Close(CloseMode::kQuiet); }
   ibv_mw* handle() const { return mw_; }
-  // A bound window holds the MR it exposes (the device reaches the MR's memory through it): until it is
-  // bound again or closed.
-  void BindTo(Napi::Object mr_js) { bound_mr_ = Napi::Persistent(mr_js); }
+  // A bind was posted: the window now uses `mr` (the device reaches its memory through the window), so it
+  // holds it and closes before it, and a type-2 window closes before the QP it was bound through (a QP
+  // destroyed under a bound type-2 window blocks in rxe for ~50 s).
+  void Bound(Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp);
+  // A LOCAL_INV was posted for it, or a SEND_WITH_INV naming it arrived.
+  void Invalidated() { bound_ = false; }
+  bool bound() const { return bound_; }
 
  private:
   int Destroy(CloseMode mode) override;
@@ -30,7 +35,10 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   Napi::Value Type(const Napi::CallbackInfo& info);
 
   ibv_mw* mw_ = nullptr;
-  Napi::ObjectReference bound_mr_;
+  Context* context_ = nullptr;
+  bool bound_ = false;
+  Resource* mr_ = nullptr;  // what it was last bound to
+  Resource* qp_ = nullptr;
 };
 
 }  // namespace rdma

@@ -16,7 +16,7 @@ Napi::Function Pd::Define(Napi::Env env) {
                      {InstanceMethod<&Pd::RegisterMemory>("registerMemory"),
                       InstanceMethod<&Pd::CreateQp>("createQp"),
                       InstanceMethod<&Pd::CreateAh>("createAh"),
-                      InstanceMethod<&Pd::CreateAhFromWc>("createAhFromWc"),
+                      InstanceMethod<&Pd::CreateAhFromCompletion>("createAhFromCompletion"),
                       InstanceMethod<&Pd::CreateSrq>("createSrq"),
                       InstanceMethod<&Pd::AllocMw>("allocMw"),
                       CloseMethod(),
@@ -62,9 +62,9 @@ Napi::Value Pd::CreateAh(const Napi::CallbackInfo& info) {
   return Ah::Create(info, Value(), this);
 }
 
-Napi::Value Pd::CreateAhFromWc(const Napi::CallbackInfo& info) {
+Napi::Value Pd::CreateAhFromCompletion(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return Ah::CreateFromWc(info, Value(), this);
+  return Ah::CreateFromCompletion(info, Value(), this);
 }
 
 Napi::Value Pd::CreateSrq(const Napi::CallbackInfo& info) {

@@ -26,7 +26,7 @@ class Pd : public Napi::ObjectWrap<Pd>, public Resource, public Lifecycle<Pd> {
   Napi::Value RegisterMemory(const Napi::CallbackInfo& info);
   Napi::Value CreateQp(const Napi::CallbackInfo& info);
   Napi::Value CreateAh(const Napi::CallbackInfo& info);
-  Napi::Value CreateAhFromWc(const Napi::CallbackInfo& info);
+  Napi::Value CreateAhFromCompletion(const Napi::CallbackInfo& info);
   Napi::Value CreateSrq(const Napi::CallbackInfo& info);
   Napi::Value AllocMw(const Napi::CallbackInfo& info);
 

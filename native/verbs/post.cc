@@ -9,7 +9,9 @@
 #include "verbs/post.h"
 
 #include "addon/args.h"
+#include "addon/resource.h"
 #include "verbs/ah.h"
+#include "verbs/context.h"
 #include "verbs/mr.h"
 #include "verbs/mw.h"
 #include "verbs/qp.h"
@@ -31,11 +33,18 @@ static bool KnownSendOpcode(uint32_t opcode) {
 
 void HeldObjects::Hold(const std::vector<ObjectUse>& uses) {
   for (const ObjectUse& use : uses) {
-    if (refs_.find(use.object) == refs_.end()) refs_.emplace(use.object, Napi::Persistent(use.js));
+    if (held_.find(use.object) == held_.end()) held_.emplace(use.object, Held{Napi::Persistent(use.js), use.mr});
   }
 }
 
-void HeldObjects::Clear() { refs_.clear(); }
+void HeldObjects::Check(Napi::Env env) const {
+  for (const auto& [object, held] : held_) {
+    if (held.mr != nullptr) held.mr->CheckAttached(env);
+    else object->CheckOpen(env);
+  }
+}
+
+void HeldObjects::Clear() { held_.clear(); }
 
 void InFlight::Add(size_t index, bool signaled, const std::vector<ObjectUse>* uses, size_t* next_use) {
   Request request = {0, signaled};
@@ -89,40 +98,58 @@ void InFlight::Clear() {
 
 // An SGE is {mr, offset?, length?} (checked against the MR), {addr, length, lkey} (raw: the device
 // validates the lkey, so only for memory the device touches), or {buffer, offset, length} for inline
-// data that the CPU copies at post time.
-ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses) {
+// data that the CPU copies at post time. Each property is read once.
+static ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses,
+                     std::vector<Napi::ArrayBuffer>* inline_buffers) {
   Napi::Env env = value.Env();
   Napi::Object js = ToObject(value, "sge");
   ibv_sge sge = {};
-  if (Has(js, "mr")) {
-    Mr* mr = UnwrapTagged<Mr>(js.Get("mr"), "sge.mr");
+  Napi::Value mr_js = js.Get("mr");
+  if (!mr_js.IsUndefined()) {
+    Mr* mr = UnwrapTagged<Mr>(mr_js, "sge.mr");
+    uint64_t offset = PropU64(js, "offset", 0);
+    Napi::Value length_js = js.Get("length");
+    Napi::Value lkey_js = js.Get("lkey");
     mr->CheckAttached(env);
     uint64_t size = mr->handle()->length;
-    uint64_t offset = PropU64(js, "offset", 0);
     if (offset > size) ThrowRange(env, "sge.offset is beyond the end of the MR");
-    uint64_t length = PropU64(js, "length", size - offset);
+    uint64_t length = length_js.IsUndefined() ? size - offset : ToU64(length_js, "length");
     if (length > size - offset || length > UINT32_MAX) ThrowRange(env, "sge range exceeds the MR");
     sge.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
     sge.length = static_cast<uint32_t>(length);
-    sge.lkey = PropU32(js, "lkey", mr->handle()->lkey);
-    uses->push_back({request, mr, js.Get("mr").As<Napi::Object>()});
-  } else if (Has(js, "buffer")) {
-    if (!cpu_reads) ThrowType(env, "a {buffer} sge is only for inline sends; register memory for the device");
-    ByteRange range = ToByteRange(js.Get("buffer"), js.Get("offset"), js.Get("length"));
+    sge.lkey = lkey_js.IsUndefined() ? mr->handle()->lkey : ToU32(lkey_js, "lkey");
+    uses->push_back({request, mr, mr_js.As<Napi::Object>(), mr});
+    return sge;
+  }
+  Napi::Value buffer_js = js.Get("buffer");
+  if (!buffer_js.IsUndefined()) {
+    if (!cpu_reads || inline_buffers == nullptr) {
+      ThrowType(env, cpu_reads ? "prepared work requests take their inline data from an MR, not a buffer"
+                               : "a {buffer} sge is only for inline sends; register memory for the device");
+    }
+    ByteRange range = ToByteRange(buffer_js, js.Get("offset"), js.Get("length"));
     sge.addr = reinterpret_cast<uintptr_t>(range.data);
     sge.length = static_cast<uint32_t>(range.length);
-  } else {
-    if (cpu_reads) ThrowType(env, "inline data must come from an MR or a buffer, not a raw address");
-    sge.addr = ToU64(js.Get("addr"), "sge.addr");
-    sge.length = ToU32(js.Get("length"), "sge.length");
-    sge.lkey = ToU32(js.Get("lkey"), "sge.lkey");
+    inline_buffers->push_back(range.buffer);
+    return sge;
   }
+  if (cpu_reads) ThrowType(env, "inline data must come from an MR or a buffer, not a raw address");
+  sge.addr = ToU64(js.Get("addr"), "sge.addr");
+  sge.length = ToU32(js.Get("length"), "sge.length");
+  sge.lkey = ToU32(js.Get("lkey"), "sge.lkey");
   return sge;
 }
 
-static Napi::Array ToArray(Napi::Value value, const char* name) {
-  if (!value.IsArray()) ThrowType(value.Env(), std::string(name) + " must be an array of work requests");
-  return value.As<Napi::Array>();
+// A list is an array no longer than the queue: its length is checked before anything is allocated for it.
+static Napi::Array ToList(Napi::Value value, const char* name, uint32_t max, const char* queue) {
+  Napi::Env env = value.Env();
+  if (!value.IsArray()) ThrowType(env, std::string(name) + " must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  if (array.Length() > max) {
+    ThrowRange(env, std::string(name) + " has " + std::to_string(array.Length()) + " entries; a " + queue +
+                        " takes at most " + std::to_string(max));
+  }
+  return array;
 }
 
 [[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index) {
@@ -131,22 +158,24 @@ static Napi::Array ToArray(Napi::Value value, const char* name) {
   throw error;
 }
 
-static void ParseSgList(Napi::Object wr, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses,
+static void ParseSgList(Napi::Object wr, bool cpu_reads, size_t request, const QueueLimits& limits,
+                        std::vector<ObjectUse>* uses, std::vector<Napi::ArrayBuffer>* inline_buffers,
                         std::vector<ibv_sge>* out) {
   Napi::Value sg_list = wr.Get("sgList");
   if (sg_list.IsUndefined()) return;
-  Napi::Array array = ToArray(sg_list, "sgList");
-  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, request, uses));
+  Napi::Array array = ToList(sg_list, "sgList", limits.max_sge, "request of this queue (maxSge)");
+  out->reserve(array.Length());
+  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, request, uses, inline_buffers));
 }
 
-void ParseRecvList(Napi::Value value, RecvList* out) {
-  Napi::Array list = ToArray(value, "workRequests");
+void ParseRecvList(Napi::Value value, const QueueLimits& limits, RecvList* out) {
+  Napi::Array list = ToList(value, "workRequests", limits.max_wr, "post to this receive queue");
   size_t count = list.Length();
   out->sges.resize(count);
   out->wrs.resize(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Object js = ToObject(list.Get(i), "work request");
-    ParseSgList(js, false, i, &out->uses, &out->sges[i]);
+    ParseSgList(js, false, i, limits, &out->uses, nullptr, &out->sges[i]);
     ibv_recv_wr& wr = out->wrs[i];
     wr.wr_id = PropU64(js, "wrId", 0);
     wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
@@ -156,23 +185,157 @@ void ParseRecvList(Napi::Value value, RecvList* out) {
 }
 
 // The type-2 window bind of an IBV_WR_BIND_MW request: {mw, rkey, mr, offset, length, access}.
-static void ParseBind(Napi::Object js, size_t request, std::vector<ObjectUse>* uses, ibv_send_wr* wr) {
+static void ParseBind(Napi::Object js, size_t request, SendList* out, ibv_send_wr* wr) {
   Napi::Object bind = ToObject(js.Get("bind"), "bind");
   Napi::Value mw_js = bind.Get("mw");
-  Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
-  Mr* mr = UnwrapOpen<Mr>(bind.Get("mr"), "bind.mr");
-  uint64_t size = mr->handle()->length;
+  Napi::Value mr_js = bind.Get("mr");
   uint64_t offset = PropU64(bind, "offset", 0);
-  uint64_t length = PropU64(bind, "length", offset <= size ? size - offset : 0);
+  Napi::Value length_js = bind.Get("length");
+  uint32_t rkey = ToU32(bind.Get("rkey"), "bind.rkey");
+  uint32_t access = PropU32(bind, "access", 0);
+  Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
+  Mr* mr = UnwrapOpen<Mr>(mr_js, "bind.mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t length = length_js.IsUndefined() ? (offset <= size ? size - offset : 0) : ToU64(length_js, "bind.length");
   if (offset > size || length > size - offset) ThrowRange(js.Env(), "the window exceeds the MR");
   wr->bind_mw.mw = mw->handle();
-  wr->bind_mw.rkey = ToU32(bind.Get("rkey"), "bind.rkey");
+  wr->bind_mw.rkey = rkey;
   wr->bind_mw.bind_info.mr = mr->handle();
   wr->bind_mw.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
   wr->bind_mw.bind_info.length = length;
-  wr->bind_mw.bind_info.mw_access_flags = PropU32(bind, "access", 0);
-  uses->push_back({request, mw, mw_js.As<Napi::Object>()});
-  mw->BindTo(bind.Get("mr").As<Napi::Object>());
+  wr->bind_mw.bind_info.mw_access_flags = access;
+  out->uses.push_back({request, mw, mw_js.As<Napi::Object>(), nullptr});
+  out->uses.push_back({request, mr, mr_js.As<Napi::Object>(), mr});
+  out->binds.push_back({request, mw, mr, mr_js.As<Napi::Object>()});
+}
+
+uint64_t ExtendedSendOps(ibv_qp_type type) {
+  constexpr uint64_t unreliable = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
+  constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+                                 IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
+  switch (type) {
+    case IBV_QPT_RC: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+    case IBV_QPT_UC: return connected;
+    default: return unreliable;
+  }
+}
+
+// The ibv_wr_* operation bit of a known opcode (enum ibv_wr_opcode and IBV_QP_EX_WITH_* share their order).
+static uint64_t ExtendedOpBit(uint32_t opcode) { return 1ULL << opcode; }
+static_assert(IBV_QP_EX_WITH_RDMA_WRITE == 1ULL << IBV_WR_RDMA_WRITE && IBV_QP_EX_WITH_BIND_MW == 1ULL << IBV_WR_BIND_MW &&
+                  IBV_QP_EX_WITH_SEND_WITH_INV == 1ULL << IBV_WR_SEND_WITH_INV,
+              "IBV_QP_EX_WITH_* follows enum ibv_wr_opcode");
+
+// An rkey that names a type-2 window of this context which is not bound now: invalidating it would make rxe
+// dereference the window's missing MR (a kernel oops; see the README), so the binding refuses it.
+static void CheckInvalidation(Napi::Env env, const QueueLimits& limits, uint32_t rkey, const SendList& list) {
+  Mw* mw = limits.context != nullptr ? limits.context->WindowAt(rkey) : nullptr;
+  if (mw == nullptr || mw->handle()->type != IBV_MW_TYPE_2 || mw->bound()) return;
+  for (const SendList::Bind& bind : list.binds) {
+    if (bind.mw == mw) return;  // bound earlier in this list
+  }
+  ThrowVerb(env, "ibv_post_send", EINVAL, "rkey " + std::to_string(rkey) + " names a type-2 window that is not bound");
+}
+
+// [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
+//   remoteQkey, bind}] → a linked list ready for ibv_post_send.
+void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, bool prepared) {
+  Napi::Env env = value.Env();
+  Napi::Array list = ToList(value, "workRequests", limits.max_wr, "post to this send queue");
+  size_t count = list.Length();
+  out->sges.resize(count);
+  out->wrs.resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Object js = ToObject(list.Get(i), "work request");
+    ibv_send_wr& wr = out->wrs[i];
+    wr.wr_id = PropU64(js, "wrId", 0);
+    uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
+    if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
+    if (limits.extended_ops != 0 && (limits.extended_ops & ExtendedOpBit(opcode)) == 0) {
+      // ibv_wr_* has no entry for it: the provider's function pointer would be null.
+      ThrowVerb(env, "ibv_wr_start", EOPNOTSUPP, "this QP type has no opcode " + std::to_string(opcode) + " in the extended post API");
+    }
+    wr.opcode = static_cast<ibv_wr_opcode>(opcode);
+    wr.send_flags = PropU32(js, "sendFlags", 0);
+    bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
+    // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
+    // keeps alive, never from a bare buffer.
+    ParseSgList(js, inline_data, i, limits, &out->uses, prepared ? nullptr : &out->inline_buffers, &out->sges[i]);
+    if (inline_data) {
+      uint64_t total = 0;
+      for (const ibv_sge& sge : out->sges[i]) total += sge.length;
+      if (total > limits.max_inline) {
+        ThrowRange(env, "inline data of " + std::to_string(total) + " bytes exceeds the QP's maxInlineData (" +
+                            std::to_string(limits.max_inline) + ")");
+      }
+    }
+    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
+    wr.sg_list = out->sges[i].data();
+    wr.num_sge = static_cast<int>(out->sges[i].size());
+    if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
+      wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
+    } else {
+      wr.imm_data = htonl(PropU32(js, "immData", 0));
+    }
+    switch (opcode) {
+      case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
+        wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
+        wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
+        wr.wr.atomic.swap = PropU64(js, "swap", 0);
+        break;
+      case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_RDMA_READ:
+        wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
+        wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
+        break;
+      case IBV_WR_BIND_MW:
+        ParseBind(js, i, out, &wr);
+        break;
+      default:
+        break;
+    }
+    if (limits.qp_type == IBV_QPT_UD) {
+      Napi::Value ah_js = js.Get("ah");
+      uint32_t remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
+      uint32_t remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
+      Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
+      wr.wr.ud.ah = ah->handle();
+      wr.wr.ud.remote_qpn = remote_qpn;
+      wr.wr.ud.remote_qkey = remote_qkey;
+      out->uses.push_back({i, ah, ah_js.As<Napi::Object>(), nullptr});
+    }
+  }
+  // After the whole list is read: a bind earlier in it counts.
+  for (size_t i = 0; i < count; i++) {
+    const ibv_send_wr& wr = out->wrs[i];
+    if (wr.opcode != IBV_WR_LOCAL_INV && wr.opcode != IBV_WR_SEND_WITH_INV) continue;
+    CheckInvalidation(env, limits, wr.invalidate_rkey, *out);
+    if (wr.opcode == IBV_WR_LOCAL_INV) out->invalidations.emplace_back(i, wr.invalidate_rkey);
+  }
+}
+
+void CheckUses(Napi::Env env, const std::vector<ObjectUse>& uses) {
+  for (const ObjectUse& use : uses) {
+    if (use.mr != nullptr) use.mr->CheckAttached(env);
+    else use.object->CheckOpen(env);
+  }
+}
+
+void CheckParsed(Napi::Env env, const SendList& list) {
+  CheckUses(env, list.uses);
+  for (const Napi::ArrayBuffer& buffer : list.inline_buffers) {
+    if (buffer.IsDetached()) ThrowType(env, "the buffer of an inline sge was detached (freed) while the work requests were read");
+  }
+}
+
+void RecordWindows(const SendList& list, size_t posted, Context* context, Resource* qp, Napi::Object qp_js) {
+  for (const SendList::Bind& bind : list.binds) {
+    if (bind.request < posted) bind.mw->Bound(bind.mr_js, bind.mr, qp_js, qp);
+  }
+  for (const auto& [request, rkey] : list.invalidations) {
+    if (request >= posted) continue;
+    if (Mw* mw = context->WindowAt(rkey)) mw->Invalidated();
+  }
 }
 
 // Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
@@ -220,91 +383,29 @@ int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
   return ibv_wr_complete(qpx);
 }
 
-// [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
-//   remoteQkey, bind}] → a linked list ready for ibv_post_send on `qp`.
-void ParseSendList(Napi::Value value, ibv_qp* qp, SendList* out, bool prepared) {
-  Napi::Env env = value.Env();
-  Napi::Array list = ToArray(value, "workRequests");
-  size_t count = list.Length();
-  out->sges.resize(count);
-  out->wrs.resize(count);
-  for (uint32_t i = 0; i < count; i++) {
-    Napi::Object js = ToObject(list.Get(i), "work request");
-    ibv_send_wr& wr = out->wrs[i];
-    wr.wr_id = PropU64(js, "wrId", 0);
-    uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
-    if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
-    wr.opcode = static_cast<ibv_wr_opcode>(opcode);
-    wr.send_flags = PropU32(js, "sendFlags", 0);
-    bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
-    // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
-    // keeps alive, never from a bare buffer.
-    if (prepared && inline_data) {
-      Napi::Value sg_list = js.Get("sgList");
-      if (sg_list.IsArray()) {
-        Napi::Array array = sg_list.As<Napi::Array>();
-        for (uint32_t j = 0; j < array.Length(); j++) {
-          if (array.Get(j).IsObject() && Has(array.Get(j).As<Napi::Object>(), "buffer")) {
-            ThrowType(env, "prepared work requests take their inline data from an MR, not a buffer");
-          }
-        }
-      }
-    }
-    ParseSgList(js, inline_data, i, &out->uses, &out->sges[i]);
-    wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
-    wr.sg_list = out->sges[i].data();
-    wr.num_sge = static_cast<int>(out->sges[i].size());
-    if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
-      wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
-    } else {
-      wr.imm_data = htonl(PropU32(js, "immData", 0));
-    }
-    switch (opcode) {
-      case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
-        wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-        wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
-        wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
-        wr.wr.atomic.swap = PropU64(js, "swap", 0);
-        break;
-      case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_RDMA_READ:
-        wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-        wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
-        break;
-      case IBV_WR_BIND_MW:
-        ParseBind(js, i, &out->uses, &wr);
-        break;
-      default:
-        break;
-    }
-    if (qp->qp_type == IBV_QPT_UD) {
-      Napi::Value ah_js = js.Get("ah");
-      Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
-      wr.wr.ud.ah = ah->handle();
-      wr.wr.ud.remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
-      wr.wr.ud.remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
-      out->uses.push_back({i, ah, ah_js.As<Napi::Object>()});
-    }
-  }
-}
-
 // postSend([...]): see ParseSendList.
 Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
   SendList list;
-  ParseSendList(info[0], qp_, &list, false);
+  ParseSendList(info[0], send_limits_, &list, false);
+  // Reading the list may have run JS: only now is the QP's (and everything named's) state checked.
+  CheckOpen(env);
+  CheckParsed(env, list);
   if (list.wrs.empty()) return env.Undefined();
+  int err;
+  size_t posted = list.wrs.size();
   if (qpx_ != nullptr) {
-    int err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());
-    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
-    sends_.Sent(list.wrs.data(), list.wrs.size(), signal_all_, &list.uses);
-    return env.Undefined();
+    err = PostWithWrApi(qpx_, list.wrs.data(), list.wrs.size());  // all or nothing
+    if (err != 0) posted = 0;
+  } else {
+    ibv_send_wr* bad = nullptr;
+    err = ibv_post_send(qp_, list.wrs.data(), &bad);
+    // The requests before a rejected one were posted.
+    if (err != 0) posted = bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
   }
-  ibv_send_wr* bad = nullptr;
-  int err = ibv_post_send(qp_, list.wrs.data(), &bad);
-  // The requests before a rejected one were posted.
-  size_t posted = err == 0 ? list.wrs.size() : bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
   sends_.Sent(list.wrs.data(), posted, signal_all_, &list.uses);
+  RecordWindows(list, posted, send_limits_.context, this, Value());
+  if (err != 0 && qpx_ != nullptr) ThrowVerb(env, "ibv_wr_complete", err);
   if (err != 0) ThrowPostError(env, "ibv_post_send", err, posted);
   return env.Undefined();
 }
@@ -312,10 +413,11 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
 // postRecv([{wrId, sgList}])
 Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
-  if (qp_->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  if (srq_ != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
   RecvList list;
-  ParseRecvList(info[0], &list);
+  ParseRecvList(info[0], recv_limits_, &list);
+  CheckOpen(env);
+  CheckUses(env, list.uses);
   if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;
   int err = ibv_post_recv(qp_, list.wrs.data(), &bad);

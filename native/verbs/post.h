@@ -11,21 +11,45 @@
 
 namespace rdma {
 
+class Context;
+class Mr;
+class Mw;
+class Resource;
+
 // Work requests name MRs, AHs and MWs by key or pointer only; parsing records which request names which.
 struct ObjectUse {
   size_t request;  // index in the parsed list
-  const void* object;
+  Resource* object;
   Napi::Object js;  // valid for the call that parsed the list
+  Mr* mr;           // set when the object is an MR (its buffer must still be attached)
 };
+
+// What a queue accepts, checked before anything is allocated for a list: a list longer than the queue,
+// an SGE list longer than a request may have or inline data beyond the QP's inline size is a RangeError.
+struct QueueLimits {
+  uint32_t max_wr = 0, max_sge = 0, max_inline = 0;
+  ibv_qp_type qp_type = IBV_QPT_RC;
+  uint64_t extended_ops = 0;  // the ibv_wr_* operations an extended QP was created for (0: not extended)
+  Context* context = nullptr;
+};
+
+// The IBV_QP_EX_WITH_* operations an extended QP of `type` is created for.
+uint64_t ExtendedSendOps(ibv_qp_type type);
 
 // Objects held for as long as something lives: a prepared list holds what its requests name.
 class HeldObjects {
  public:
   void Hold(const std::vector<ObjectUse>& uses);
+  // Each must still be usable (it may have been closed since: an MR by freeing its mapped buffer).
+  void Check(Napi::Env env) const;
   void Clear();
 
  private:
-  std::unordered_map<const void*, Napi::ObjectReference> refs_;
+  struct Held {
+    Napi::ObjectReference reference;
+    Mr* mr;
+  };
+  std::unordered_map<Resource*, Held> held_;
 };
 
 // What a queue's outstanding requests use, held only while they are outstanding (as node-usb holds a
@@ -77,16 +101,32 @@ struct RecvList {
   std::vector<ObjectUse> uses;
 };
 // [{wrId, sgList}] → a linked list ready for ibv_post_recv / ibv_post_srq_recv.
-void ParseRecvList(Napi::Value list, RecvList* out);
+void ParseRecvList(Napi::Value list, const QueueLimits& limits, RecvList* out);
 
 struct SendList {
   std::vector<std::vector<ibv_sge>> sges;
   std::vector<ibv_send_wr> wrs;
   std::vector<ObjectUse> uses;
+  std::vector<Napi::ArrayBuffer> inline_buffers;  // {buffer} SGEs the CPU reads at post time
+  struct Bind {
+    size_t request;
+    Mw* mw;
+    Mr* mr;
+    Napi::Object mr_js;
+  };
+  std::vector<Bind> binds;
+  std::vector<std::pair<size_t, uint32_t>> invalidations;  // LOCAL_INV requests and the rkeys they name
 };
-// [{wrId, opcode, sendFlags, sgList, ...}] → a linked list ready for ibv_post_send on `qp`. `prepared`: the
-// list is kept and posted again later (qp.prepareSend), so inline data must come from an MR.
-void ParseSendList(Napi::Value list, ibv_qp* qp, SendList* out, bool prepared);
+// [{wrId, opcode, sendFlags, sgList, ...}] → a linked list ready for ibv_post_send. `prepared`: the list is
+// kept and posted again later (qp.prepareSend), so inline data must come from an MR.
+void ParseSendList(Napi::Value list, const QueueLimits& limits, SendList* out, bool prepared);
+
+// Reading the list ran JS (getters, Proxies), which may have closed what it names or detached its
+// buffers: each must still be usable. Called after parsing, right before posting.
+void CheckUses(Napi::Env env, const std::vector<ObjectUse>& uses);
+void CheckParsed(Napi::Env env, const SendList& list);
+// After `posted` requests of the list went to the device: windows record their binds and invalidations.
+void RecordWindows(const SendList& list, size_t posted, Context* context, Resource* qp, Napi::Object qp_js);
 
 // Posts `count` parsed requests through the extended API (ibv_wr_*) in one batch; returns 0 or an errno.
 int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count);

@@ -7,41 +7,44 @@
 
 namespace rdma {
 
-Napi::Function PreparedWrs::Define(Napi::Env env) {
+Napi::Function PreparedWorkRequests::Define(Napi::Env env) {
   return DefineClass(env, "PreparedWorkRequests",
-                     {InstanceMethod<&PreparedWrs::Post>("post"), InstanceAccessor<&PreparedWrs::Length>("length"),
+                     {InstanceMethod<&PreparedWorkRequests::Post>("post"), InstanceAccessor<&PreparedWorkRequests::Length>("length"),
                       CloseMethod(), ClosedGetter()});
 }
 
-PreparedWrs::PreparedWrs(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<PreparedWrs>(info), Resource(info.Env(), "prepared work requests") {
+PreparedWorkRequests::PreparedWorkRequests(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<PreparedWorkRequests>(info), Resource(info.Env(), "prepared work requests") {
   CheckConstructToken(info, "qp.prepareSend() or qp.prepareRecv()");
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-Napi::Object PreparedWrs::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, bool send) {
+Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, bool send) {
   Napi::Env env = info.Env();
   if (!send && qp->handle()->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  SendList sends;
+  RecvList receives;
+  if (send) ParseSendList(info[0], qp->send_limits(), &sends, true);
+  else ParseRecvList(info[0], qp->recv_limits(), &receives);
+  std::vector<ObjectUse>& uses = send ? sends.uses : receives.uses;
+  qp->CheckOpen(env);  // reading the list may have run JS
+  if (send) CheckParsed(env, sends);
+  else CheckUses(env, uses);
   Napi::Object object = AddonData::Get(env).prepared_class.New({ConstructToken(env)});
-  PreparedWrs* self = Unwrap(object);
+  PreparedWorkRequests* self = Unwrap(object);
   self->owner_ = qp;
   self->qp_ = qp->handle();
   self->qpx_ = qp->extended_handle();
   self->send_ = send;
-  if (send) {
-    ParseSendList(info[0], self->qp_, &self->send_list_, true);
-    self->held_.Hold(self->send_list_.uses);
-    self->send_list_.uses.clear();  // handles of this call only
-  } else {
-    ParseRecvList(info[0], &self->recv_list_);
-    self->held_.Hold(self->recv_list_.uses);
-    self->recv_list_.uses.clear();
-  }
+  self->held_.Hold(uses);
+  uses.clear();  // handles of this call only
+  self->send_list_ = std::move(sends);
+  self->recv_list_ = std::move(receives);
   self->DependOn(qp_js, qp);
   return object;
 }
 
-int PreparedWrs::Destroy(CloseMode) {
+int PreparedWorkRequests::Destroy(CloseMode) {
   owner_ = nullptr;
   qp_ = nullptr;
   qpx_ = nullptr;
@@ -58,7 +61,7 @@ static Wr* Link(std::vector<Wr>& wrs, size_t first, size_t count) {
   return &wrs[first];
 }
 
-Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
+Napi::Value PreparedWorkRequests::Post(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   size_t length = send_ ? send_list_.wrs.size() : recv_list_.wrs.size();
@@ -66,6 +69,8 @@ Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
   size_t first = info.Length() < 1 ? 0 : ToU32(info[0], "first");
   size_t count = info.Length() < 2 ? length - std::min(first, length) : ToU32(info[1], "count");
   if (first > length || count > length - first) ThrowRange(env, "the slice exceeds the prepared work requests");
+  CheckOpen(env);  // the QP's close closes its prepared lists
+  held_.Check(env);
   if (count == 0) return env.Undefined();
   int err;
   if (send_ && qpx_ != nullptr) {
@@ -90,7 +95,7 @@ Napi::Value PreparedWrs::Post(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value PreparedWrs::Length(const Napi::CallbackInfo& info) {
+Napi::Value PreparedWorkRequests::Length(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Napi::Number::New(info.Env(), static_cast<double>(send_ ? send_list_.wrs.size() : recv_list_.wrs.size()));
 }

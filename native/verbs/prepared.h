@@ -12,7 +12,7 @@ namespace rdma {
 
 class Qp;
 
-class PreparedWrs : public Napi::ObjectWrap<PreparedWrs>, public Resource, public Lifecycle<PreparedWrs> {
+class PreparedWorkRequests : public Napi::ObjectWrap<PreparedWorkRequests>, public Resource, public Lifecycle<PreparedWorkRequests> {
  public:
   static constexpr napi_type_tag kTag = {0x7264'6d61'0001'000cULL, 0x7072'6570'6172'6564ULL};
   static constexpr const char* kName = "PreparedWorkRequests";
@@ -20,8 +20,8 @@ class PreparedWrs : public Napi::ObjectWrap<PreparedWrs>, public Resource, publi
   // qp.prepareSend(list) / qp.prepareRecv(list)
   static Napi::Object Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, bool send);
 
-  explicit PreparedWrs(const Napi::CallbackInfo& info);
-  ~PreparedWrs() override { Close(CloseMode::kQuiet); }
+  explicit PreparedWorkRequests(const Napi::CallbackInfo& info);
+  ~PreparedWorkRequests() override { Close(CloseMode::kQuiet); }
 
  private:
   int Destroy(CloseMode mode) override;

@@ -20,6 +20,7 @@ Napi::Function Qp::Define(Napi::Env env) {
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
                       InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
                       InstanceMethod<&Qp::PrepareRecv>("prepareRecv"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceAccessor<&Qp::State>("state"),
                       InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
                       CloseMethod(), ClosedGetter()});
 }
@@ -31,17 +32,11 @@ Qp::Qp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qp>(info), Resource(in
 
 // info[first..]: sendCq, recvCq, {qpType, maxSendWr, maxRecvWr, maxSendSge, maxRecvSge, maxInlineData,
 // sqSigAll, srq}
-ibv_qp_init_attr Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd) {
+Qp::InitFromJs Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd) {
   Napi::Env env = info.Env();
-  Cq* send_cq = UnwrapOpen<Cq>(info[first], "sendCq");
-  Cq* recv_cq = UnwrapOpen<Cq>(info[first + 1], "recvCq");
-  if (send_cq->context() != pd->context() || recv_cq->context() != pd->context()) {
-    ThrowType(env, "the CQs and the PD must belong to the same context");
-  }
   Napi::Object attrs = ToObject(info[first + 2], "attributes");
-  ibv_qp_init_attr init = {};
-  init.send_cq = send_cq->handle();
-  init.recv_cq = recv_cq->handle();
+  InitFromJs result;
+  ibv_qp_init_attr& init = result.attr;
   init.qp_type = static_cast<ibv_qp_type>(PropU32(attrs, "qpType", IBV_QPT_RC, IBV_QPT_DRIVER));
   init.cap.max_send_wr = PropU32(attrs, "maxSendWr", 16);
   init.cap.max_recv_wr = PropU32(attrs, "maxRecvWr", 16);
@@ -49,19 +44,36 @@ ibv_qp_init_attr Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first
   init.cap.max_recv_sge = PropU32(attrs, "maxRecvSge", 1);
   init.cap.max_inline_data = PropU32(attrs, "maxInlineData", 0);
   init.sq_sig_all = PropBool(attrs, "sqSigAll", false) ? 1 : 0;
-  if (Has(attrs, "srq")) {
-    Srq* srq = UnwrapOpen<Srq>(attrs.Get("srq"), "srq");
+  Napi::Value srq_js = attrs.Get("srq");
+  result.extended = PropBool(attrs, "extended", false);
+  // Every attribute is read: what they name is checked only now.
+  pd->CheckOpen(env);
+  Cq* send_cq = UnwrapOpen<Cq>(info[first], "sendCq");
+  Cq* recv_cq = UnwrapOpen<Cq>(info[first + 1], "recvCq");
+  if (send_cq->context() != pd->context() || recv_cq->context() != pd->context()) {
+    ThrowType(env, "the CQs and the PD must belong to the same context");
+  }
+  init.send_cq = send_cq->handle();
+  init.recv_cq = recv_cq->handle();
+  if (!srq_js.IsUndefined()) {
+    Srq* srq = UnwrapOpen<Srq>(srq_js, "srq");
     if (srq->pd() != pd) ThrowType(env, "the SRQ must belong to the QP's PD");
     init.srq = srq->handle();
+    result.srq_js = srq_js.As<Napi::Object>();
   }
-  return init;
+  return result;
 }
 
-void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init) {
+void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const InitFromJs& from_js) {
+  const ibv_qp_init_attr& init = from_js.attr;
   qp_ = qp;
   cap_ = init.cap;  // the provider writes back what it actually allocated
   signal_all_ = init.sq_sig_all != 0;
-  DependOn(pd_js, Pd::Unwrap(pd_js));
+  Pd* pd = Pd::Unwrap(pd_js);
+  send_limits_ = {cap_.max_send_wr, cap_.max_send_sge, cap_.max_inline_data, qp->qp_type,
+                  qpx_ != nullptr ? ExtendedSendOps(qp->qp_type) : 0, pd->context()};
+  recv_limits_ = {cap_.max_recv_wr, cap_.max_recv_sge, 0, qp->qp_type, 0, pd->context()};
+  DependOn(pd_js, pd);
   Napi::Object send_cq = info[first].As<Napi::Object>(), recv_cq = info[first + 1].As<Napi::Object>();
   send_cq_ = Cq::Unwrap(send_cq);
   recv_cq_ = Cq::Unwrap(recv_cq);
@@ -70,28 +82,16 @@ void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js,
   send_cq_->Attach(qp->qp_num, this);
   recv_cq_->Attach(qp->qp_num, this);
   if (init.srq != nullptr) {
-    Napi::Object srq = info[first + 2].As<Napi::Object>().Get("srq").As<Napi::Object>();
-    srq_ = Srq::Unwrap(srq);
-    DependOn(srq, srq_);
-  }
-}
-
-// The work requests an extended QP of each type is created for (what ibv_wr_* may then post).
-static uint64_t SendOpsFor(ibv_qp_type type) {
-  constexpr uint64_t unreliable = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
-  constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
-                                 IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
-  switch (type) {
-    case IBV_QPT_RC: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
-    case IBV_QPT_UC: return connected;
-    default: return unreliable;
+    srq_ = Srq::Unwrap(from_js.srq_js);
+    DependOn(from_js.srq_js, srq_);
   }
 }
 
 Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
   Napi::Env env = info.Env();
-  ibv_qp_init_attr init = InitAttrFromJs(info, 0, pd);
-  bool extended = PropBool(info[2].As<Napi::Object>(), "extended", false);
+  InitFromJs from_js = InitAttrFromJs(info, 0, pd);
+  ibv_qp_init_attr& init = from_js.attr;
+  bool extended = from_js.extended;
   Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
   Qp* self = Unwrap(object);
   init.qp_context = self;  // async events find the QP through it
@@ -108,7 +108,7 @@ Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
     init_ex.sq_sig_all = init.sq_sig_all;
     init_ex.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
     init_ex.pd = pd->handle();
-    init_ex.send_ops_flags = SendOpsFor(init.qp_type);
+    init_ex.send_ops_flags = ExtendedSendOps(init.qp_type);
     qp = ibv_create_qp_ex(pd->context()->handle(), &init_ex);
     if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
     init.cap = init_ex.cap;
@@ -117,22 +117,24 @@ Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
     qp = ibv_create_qp(pd->handle(), &init);
     if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
   }
-  self->Adopt(info, 0, pd_js, qp, init);
+  self->Adopt(info, 0, pd_js, qp, from_js);
   return object;
 }
 
 Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner, rdma_cm_id* cm_id) {
   Napi::Env env = info.Env();
-  Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
+  Pd* pd = UnwrapTagged<Pd>(info[0], "pd");
+  InitFromJs from_js = InitAttrFromJs(info, 1, pd);  // checks the PD once everything is read
+  ibv_qp_init_attr& init = from_js.attr;
+  cm_id_owner->CheckOpen(env);  // else cm_id is gone
   if (pd->context()->handle() != cm_id->verbs) ThrowType(env, "the PD must come from this CM ID's context");
   if (cm_id->qp != nullptr) ThrowType(env, "this CM ID already has a QP");
-  ibv_qp_init_attr init = InitAttrFromJs(info, 1, pd);
   Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
   Qp* self = Unwrap(object);
   init.qp_context = self;
   if (rdma_create_qp(cm_id, pd->handle(), &init) != 0) ThrowVerb(env, "rdma_create_qp", errno);
   self->cm_id_ = cm_id;
-  self->Adopt(info, 1, info[0].As<Napi::Object>(), cm_id->qp, init);
+  self->Adopt(info, 1, info[0].As<Napi::Object>(), cm_id->qp, from_js);
   self->DependOn(cm_id_js, cm_id_owner);
   return object;
 }
@@ -175,9 +177,9 @@ void Qp::Completed(const ibv_wc& wc, const Cq* cq) {
 
 Napi::Value Qp::Modify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
   ibv_qp_attr attr = {};
   int mask = QpAttrFromJs(ToObject(info[0], "attributes"), &attr);
+  CheckOpen(env);
   int err = ibv_modify_qp(qp_, &attr, mask);
   if (err != 0) ThrowVerb(env, "ibv_modify_qp", err);
   if ((mask & IBV_QP_STATE) && attr.qp_state == IBV_QPS_RESET) {  // the device dropped every request
@@ -185,6 +187,17 @@ Napi::Value Qp::Modify(const Napi::CallbackInfo& info) {
     receives_.Clear();
   }
   return env.Undefined();
+}
+
+// The state alone: one attribute asked of the provider, not the full query.
+Napi::Value Qp::State(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ibv_qp_attr attr = {};
+  ibv_qp_init_attr init = {};
+  int err = ibv_query_qp(qp_, &attr, IBV_QP_STATE, &init);
+  if (err != 0) ThrowVerb(env, "ibv_query_qp", err);
+  return Napi::Number::New(env, attr.qp_state);
 }
 
 Napi::Value Qp::Query(const Napi::CallbackInfo& info) {
@@ -205,40 +218,43 @@ Napi::Value Qp::Query(const Napi::CallbackInfo& info) {
 // bindMw(mw, {wrId, mr, offset, length, access, signaled}) → the window's new rkey (type 1 windows).
 Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
-  Mw* mw = UnwrapOpen<Mw>(info[0], "mw");
   Napi::Object js = ToObject(info[1], "bind");
-  Mr* mr = UnwrapOpen<Mr>(js.Get("mr"), "mr");
-  uint64_t size = mr->handle()->length;
+  Napi::Value mr_value = js.Get("mr");
   uint64_t offset = PropU64(js, "offset", 0);
-  uint64_t length = PropU64(js, "length", offset <= size ? size - offset : 0);
-  if (offset > size || length > size - offset) ThrowRange(env, "the window exceeds the MR");
+  Napi::Value length_js = js.Get("length");
   ibv_mw_bind bind = {};
   bind.wr_id = PropU64(js, "wrId", 0);
   bind.send_flags = PropBool(js, "signaled", true) ? IBV_SEND_SIGNALED : 0;
+  bind.bind_info.mw_access_flags = PropU32(js, "access", 0);
+  // Every argument is read: nothing can run JS from here on.
+  CheckOpen(env);
+  Mw* mw = UnwrapOpen<Mw>(info[0], "mw");
+  Mr* mr = UnwrapOpen<Mr>(mr_value, "mr");
+  uint64_t size = mr->handle()->length;
+  uint64_t length = length_js.IsUndefined() ? (offset <= size ? size - offset : 0) : ToU64(length_js, "length");
+  if (offset > size || length > size - offset) ThrowRange(env, "the window exceeds the MR");
   bind.bind_info.mr = mr->handle();
   bind.bind_info.addr = reinterpret_cast<uintptr_t>(mr->handle()->addr) + offset;
   bind.bind_info.length = length;
-  bind.bind_info.mw_access_flags = PropU32(js, "access", 0);
-  Napi::Object mw_js = info[0].As<Napi::Object>(), mr_js = js.Get("mr").As<Napi::Object>();
+  Napi::Object mw_js = info[0].As<Napi::Object>(), mr_js = mr_value.As<Napi::Object>();
   int err = ibv_bind_mw(qp_, mw->handle(), &bind);
   if (err != 0) ThrowVerb(env, "ibv_bind_mw", err);
-  mw->BindTo(mr_js);
+  mw->Bound(mr_js, mr, Value(), this);
   ibv_send_wr request = {};
   request.send_flags = bind.send_flags;
-  std::vector<ObjectUse> uses = {{0, mw, mw_js}};
+  std::vector<ObjectUse> uses = {{0, mw, mw_js, nullptr}};
   sends_.Sent(&request, 1, signal_all_, &uses);
   return Napi::Number::New(env, mw->handle()->rkey);
 }
 
 Napi::Value Qp::PrepareSend(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return PreparedWrs::Create(info, Value(), this, true);
+  return PreparedWorkRequests::Create(info, Value(), this, true);
 }
 
 Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return PreparedWrs::Create(info, Value(), this, false);
+  return PreparedWorkRequests::Create(info, Value(), this, false);
 }
 
 Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {

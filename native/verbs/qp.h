@@ -32,16 +32,23 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   // Set when sends go through the extended post API (ibv_wr_*).
   ibv_qp_ex* extended_handle() const { return qpx_; }
   bool signal_all() const { return signal_all_; }
+  const QueueLimits& send_limits() const { return send_limits_; }
+  const QueueLimits& recv_limits() const { return recv_limits_; }
   // The outstanding requests and what they use; a CQ tells the QP of each completion it polls for it.
   InFlight& sends() { return sends_; }
   InFlight& receives();  // the SRQ's when the QP receives through one
   void Completed(const ibv_wc& wc, const Cq* cq);
 
  private:
-  // Checks the PD/CQ/SRQ arguments at info[first..first+3] and fills `init` from them.
-  static ibv_qp_init_attr InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd);
+  // The QP's attributes from info[first..first+2] (sendCq, recvCq, attributes), each read once.
+  struct InitFromJs {
+    ibv_qp_init_attr attr = {};
+    bool extended = false;
+    Napi::Object srq_js;  // set when attr.srq is
+  };
+  static InitFromJs InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, Pd* pd);
   // Records what the new QP uses: every object is held alive and closes the QP first.
-  void Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const ibv_qp_init_attr& init);
+  void Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const InitFromJs& init);
 
   int Destroy(CloseMode mode) override;
   Napi::Value Modify(const Napi::CallbackInfo& info);
@@ -52,6 +59,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value PrepareSend(const Napi::CallbackInfo& info);
   Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
+  Napi::Value State(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
   Napi::Value Extended(const Napi::CallbackInfo& info);
 
@@ -64,6 +72,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Cq* recv_cq_ = nullptr;
   Srq* srq_ = nullptr;
   InFlight sends_, receives_;
+  QueueLimits send_limits_, recv_limits_;
 };
 
 }  // namespace rdma

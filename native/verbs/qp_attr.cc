@@ -1,8 +1,11 @@
 #include "verbs/qp_attr.h"
 
+#include <cstddef>
 #include <cstring>
+#include <string>
 
 #include "addon/args.h"
+#include "addon/errors.h"
 
 namespace rdma {
 
@@ -42,58 +45,89 @@ Napi::Object AhAttrToJs(Napi::Env env, const ibv_ah_attr& ah) {
   return js;
 }
 
+// The scalar fields of ibv_qp_attr, written once for both directions: the JS name, where the field is,
+// its attribute-mask bit and its range. Alternate-path fields go with altAhAttr; read-only ones are only
+// reported.
+enum class FieldUse { kModify, kAltPath, kReported };
+struct QpAttrField {
+  const char* key;
+  size_t offset, size;
+  int mask;
+  uint32_t min, max;
+  FieldUse use;
+  uint32_t fallback;  // alternate-path fields not given with altAhAttr
+};
+#define QP_FIELD(key, member, mask, min, max, use, fallback) \
+  { key, offsetof(ibv_qp_attr, member), sizeof(ibv_qp_attr::member), mask, min, max, FieldUse::use, fallback }
+constexpr QpAttrField kQpAttrFields[] = {
+    QP_FIELD("qpState", qp_state, IBV_QP_STATE, 0, IBV_QPS_ERR, kModify, 0),
+    QP_FIELD("curQpState", cur_qp_state, IBV_QP_CUR_STATE, 0, IBV_QPS_ERR, kModify, 0),
+    QP_FIELD("pathMtu", path_mtu, IBV_QP_PATH_MTU, IBV_MTU_256, IBV_MTU_4096, kModify, 0),
+    QP_FIELD("pathMigState", path_mig_state, IBV_QP_PATH_MIG_STATE, 0, IBV_MIG_ARMED, kModify, 0),
+    QP_FIELD("qkey", qkey, IBV_QP_QKEY, 0, UINT32_MAX, kModify, 0),
+    QP_FIELD("rqPsn", rq_psn, IBV_QP_RQ_PSN, 0, 0xffffff, kModify, 0),
+    QP_FIELD("sqPsn", sq_psn, IBV_QP_SQ_PSN, 0, 0xffffff, kModify, 0),
+    QP_FIELD("destQpNum", dest_qp_num, IBV_QP_DEST_QPN, 0, 0xffffff, kModify, 0),
+    QP_FIELD("qpAccessFlags", qp_access_flags, IBV_QP_ACCESS_FLAGS, 0, UINT32_MAX, kModify, 0),
+    QP_FIELD("pkeyIndex", pkey_index, IBV_QP_PKEY_INDEX, 0, UINT16_MAX, kModify, 0),
+    QP_FIELD("enSqdAsyncNotify", en_sqd_async_notify, IBV_QP_EN_SQD_ASYNC_NOTIFY, 0, 1, kModify, 0),
+    QP_FIELD("maxRdAtomic", max_rd_atomic, IBV_QP_MAX_QP_RD_ATOMIC, 0, UINT8_MAX, kModify, 0),
+    QP_FIELD("maxDestRdAtomic", max_dest_rd_atomic, IBV_QP_MAX_DEST_RD_ATOMIC, 0, UINT8_MAX, kModify, 0),
+    QP_FIELD("minRnrTimer", min_rnr_timer, IBV_QP_MIN_RNR_TIMER, 0, 31, kModify, 0),
+    QP_FIELD("portNum", port_num, IBV_QP_PORT, 0, UINT8_MAX, kModify, 0),
+    QP_FIELD("timeout", timeout, IBV_QP_TIMEOUT, 0, 31, kModify, 0),
+    QP_FIELD("retryCnt", retry_cnt, IBV_QP_RETRY_CNT, 0, 7, kModify, 0),
+    QP_FIELD("rnrRetry", rnr_retry, IBV_QP_RNR_RETRY, 0, 7, kModify, 0),
+    QP_FIELD("rateLimit", rate_limit, IBV_QP_RATE_LIMIT, 0, UINT32_MAX, kModify, 0),
+    QP_FIELD("altPkeyIndex", alt_pkey_index, IBV_QP_ALT_PATH, 0, UINT16_MAX, kAltPath, 0),
+    QP_FIELD("altPortNum", alt_port_num, IBV_QP_ALT_PATH, 0, UINT8_MAX, kAltPath, 1),
+    QP_FIELD("altTimeout", alt_timeout, IBV_QP_ALT_PATH, 0, 31, kAltPath, 14),
+    QP_FIELD("sqDraining", sq_draining, 0, 0, 1, kReported, 0),
+};
+#undef QP_FIELD
+
+static void StoreField(ibv_qp_attr* attr, const QpAttrField& field, uint32_t value) {
+  auto* at = reinterpret_cast<uint8_t*>(attr) + field.offset;
+  if (field.size == 1) *at = static_cast<uint8_t>(value);
+  uint16_t half = static_cast<uint16_t>(value);
+  if (field.size == 2) memcpy(at, &half, 2);
+  if (field.size == 4) memcpy(at, &value, 4);  // uint32_t and the enums
+}
+
+static uint32_t LoadField(const ibv_qp_attr& attr, const QpAttrField& field) {
+  const auto* at = reinterpret_cast<const uint8_t*>(&attr) + field.offset;
+  if (field.size == 1) return *at;
+  uint16_t half = 0;
+  uint32_t word = 0;
+  if (field.size == 2) memcpy(&half, at, 2);
+  if (field.size == 4) memcpy(&word, at, 4);
+  return field.size == 2 ? half : word;
+}
+
+// Each key is read once (a getter runs once); an absent key leaves its field and mask bit unset.
 int QpAttrFromJs(Napi::Object js, ibv_qp_attr* a) {
+  Napi::Env env = js.Env();
   int mask = 0;
-  auto u8 = [&](const char* key, uint8_t* field, int bit, uint32_t max) {
-    if (!Has(js, key)) return;
-    *field = static_cast<uint8_t>(ToU32(js.Get(key), key, max));
-    mask |= bit;
-  };
-  auto u16 = [&](const char* key, uint16_t* field, int bit) {
-    if (!Has(js, key)) return;
-    *field = static_cast<uint16_t>(ToU32(js.Get(key), key, UINT16_MAX));
-    mask |= bit;
-  };
-  auto u32 = [&](const char* key, uint32_t* field, int bit, uint32_t max) {
-    if (!Has(js, key)) return;
-    *field = ToU32(js.Get(key), key, max);
-    mask |= bit;
-  };
-  uint32_t value = 0;
-  if (Has(js, "qpState")) { a->qp_state = static_cast<ibv_qp_state>(ToU32(js.Get("qpState"), "qpState", IBV_QPS_ERR)); mask |= IBV_QP_STATE; }
-  if (Has(js, "curQpState")) { a->cur_qp_state = static_cast<ibv_qp_state>(ToU32(js.Get("curQpState"), "curQpState", IBV_QPS_ERR)); mask |= IBV_QP_CUR_STATE; }
-  if (Has(js, "pathMtu")) {
-    value = ToU32(js.Get("pathMtu"), "pathMtu", IBV_MTU_4096);
-    if (value < IBV_MTU_256) throw Napi::RangeError::New(js.Env(), "pathMtu must be an IBV_MTU value (1..5)");
-    a->path_mtu = static_cast<ibv_mtu>(value);
-    mask |= IBV_QP_PATH_MTU;
+  Napi::Value alt = js.Get("altAhAttr");
+  for (const QpAttrField& field : kQpAttrFields) {
+    if (field.use == FieldUse::kReported) continue;
+    Napi::Value value = js.Get(field.key);
+    if (field.use == FieldUse::kAltPath && alt.IsUndefined()) continue;
+    if (value.IsUndefined() && field.use == FieldUse::kModify) continue;
+    uint32_t number = value.IsUndefined() ? field.fallback : ToU32(value, field.key, field.max);
+    if (number < field.min) ThrowRange(env, std::string(field.key) + " must be at least " + std::to_string(field.min));
+    StoreField(a, field, number);
+    mask |= field.mask;
   }
-  if (Has(js, "pathMigState")) { a->path_mig_state = static_cast<ibv_mig_state>(ToU32(js.Get("pathMigState"), "pathMigState", IBV_MIG_ARMED)); mask |= IBV_QP_PATH_MIG_STATE; }
-  u32("qkey", &a->qkey, IBV_QP_QKEY, UINT32_MAX);
-  u32("rqPsn", &a->rq_psn, IBV_QP_RQ_PSN, 0xffffff);
-  u32("sqPsn", &a->sq_psn, IBV_QP_SQ_PSN, 0xffffff);
-  u32("destQpNum", &a->dest_qp_num, IBV_QP_DEST_QPN, 0xffffff);
-  if (Has(js, "qpAccessFlags")) { a->qp_access_flags = ToU32(js.Get("qpAccessFlags"), "qpAccessFlags"); mask |= IBV_QP_ACCESS_FLAGS; }
-  if (Has(js, "ahAttr")) { AhAttrFromJs(ToObject(js.Get("ahAttr"), "ahAttr"), &a->ah_attr); mask |= IBV_QP_AV; }
-  if (Has(js, "altAhAttr")) {
-    AhAttrFromJs(ToObject(js.Get("altAhAttr"), "altAhAttr"), &a->alt_ah_attr);
-    a->alt_pkey_index = static_cast<uint16_t>(PropU32(js, "altPkeyIndex", 0, UINT16_MAX));
-    a->alt_port_num = static_cast<uint8_t>(PropU32(js, "altPortNum", 1, UINT8_MAX));
-    a->alt_timeout = static_cast<uint8_t>(PropU32(js, "altTimeout", 14, 31));
-    mask |= IBV_QP_ALT_PATH;
+  Napi::Value ah = js.Get("ahAttr");
+  if (!ah.IsUndefined()) {
+    AhAttrFromJs(ToObject(ah, "ahAttr"), &a->ah_attr);
+    mask |= IBV_QP_AV;
   }
-  u16("pkeyIndex", &a->pkey_index, IBV_QP_PKEY_INDEX);
-  u8("enSqdAsyncNotify", &a->en_sqd_async_notify, IBV_QP_EN_SQD_ASYNC_NOTIFY, 1);
-  u8("maxRdAtomic", &a->max_rd_atomic, IBV_QP_MAX_QP_RD_ATOMIC, UINT8_MAX);
-  u8("maxDestRdAtomic", &a->max_dest_rd_atomic, IBV_QP_MAX_DEST_RD_ATOMIC, UINT8_MAX);
-  u8("minRnrTimer", &a->min_rnr_timer, IBV_QP_MIN_RNR_TIMER, 31);
-  u8("portNum", &a->port_num, IBV_QP_PORT, UINT8_MAX);
-  u8("timeout", &a->timeout, IBV_QP_TIMEOUT, 31);
-  u8("retryCnt", &a->retry_cnt, IBV_QP_RETRY_CNT, 7);
-  u8("rnrRetry", &a->rnr_retry, IBV_QP_RNR_RETRY, 7);
-  u32("rateLimit", &a->rate_limit, IBV_QP_RATE_LIMIT, UINT32_MAX);
-  if (Has(js, "cap")) {
-    Napi::Object cap = ToObject(js.Get("cap"), "cap");
+  if (!alt.IsUndefined()) AhAttrFromJs(ToObject(alt, "altAhAttr"), &a->alt_ah_attr);
+  Napi::Value cap_js = js.Get("cap");
+  if (!cap_js.IsUndefined()) {
+    Napi::Object cap = ToObject(cap_js, "cap");
     a->cap.max_send_wr = PropU32(cap, "maxSendWr", 0);
     a->cap.max_recv_wr = PropU32(cap, "maxRecvWr", 0);
     mask |= IBV_QP_CAP;
@@ -113,32 +147,10 @@ Napi::Object QpCapToJs(Napi::Env env, const ibv_qp_cap& cap) {
 
 Napi::Object QpAttrToJs(Napi::Env env, const ibv_qp_attr& a, const ibv_qp_init_attr& init) {
   Napi::Object js = Napi::Object::New(env);
-  js.Set("qpState", static_cast<int>(a.qp_state));
-  js.Set("curQpState", static_cast<int>(a.cur_qp_state));
-  js.Set("pathMtu", static_cast<int>(a.path_mtu));
-  js.Set("pathMigState", static_cast<int>(a.path_mig_state));
-  js.Set("qkey", a.qkey);
-  js.Set("rqPsn", a.rq_psn);
-  js.Set("sqPsn", a.sq_psn);
-  js.Set("destQpNum", a.dest_qp_num);
-  js.Set("qpAccessFlags", a.qp_access_flags);
+  for (const QpAttrField& field : kQpAttrFields) js.Set(field.key, LoadField(a, field));
   js.Set("cap", QpCapToJs(env, a.cap));
   js.Set("ahAttr", AhAttrToJs(env, a.ah_attr));
   js.Set("altAhAttr", AhAttrToJs(env, a.alt_ah_attr));
-  js.Set("pkeyIndex", a.pkey_index);
-  js.Set("altPkeyIndex", a.alt_pkey_index);
-  js.Set("enSqdAsyncNotify", a.en_sqd_async_notify);
-  js.Set("sqDraining", a.sq_draining);
-  js.Set("maxRdAtomic", a.max_rd_atomic);
-  js.Set("maxDestRdAtomic", a.max_dest_rd_atomic);
-  js.Set("minRnrTimer", a.min_rnr_timer);
-  js.Set("portNum", a.port_num);
-  js.Set("timeout", a.timeout);
-  js.Set("retryCnt", a.retry_cnt);
-  js.Set("rnrRetry", a.rnr_retry);
-  js.Set("altPortNum", a.alt_port_num);
-  js.Set("altTimeout", a.alt_timeout);
-  js.Set("rateLimit", a.rate_limit);
   js.Set("qpType", static_cast<int>(init.qp_type));
   js.Set("sqSigAll", init.sq_sig_all != 0);
   js.Set("initCap", QpCapToJs(env, init.cap));

@@ -22,17 +22,19 @@ Srq::Srq(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Srq>(info), Resource
 Napi::Object Srq::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd) {
   Napi::Env env = info.Env();
   Napi::Object attrs = ToObject(info[0], "attributes");
-  Napi::Object object = AddonData::Get(env).srq_class.New({ConstructToken(env)});
-  Srq* self = Unwrap(object);
   ibv_srq_init_attr init = {};
-  init.srq_context = self;  // the SRQ_LIMIT_REACHED event finds the SRQ through it
   init.attr.max_wr = PropU32(attrs, "maxWr", 64);
   init.attr.max_sge = PropU32(attrs, "maxSge", 1);
   init.attr.srq_limit = PropU32(attrs, "srqLimit", 0);
+  pd->CheckOpen(env);
+  Napi::Object object = AddonData::Get(env).srq_class.New({ConstructToken(env)});
+  Srq* self = Unwrap(object);
+  init.srq_context = self;  // the SRQ_LIMIT_REACHED event finds the SRQ through it
   ibv_srq* srq = ibv_create_srq(pd->handle(), &init);
   if (srq == nullptr) ThrowVerb(env, "ibv_create_srq", errno);
   self->srq_ = srq;
   self->pd_ = pd;
+  self->limits_ = {init.attr.max_wr, init.attr.max_sge, 0, IBV_QPT_RC, 0, pd->context()};  // as the provider sized it
   self->DependOn(pd_js, pd);
   return object;
 }
@@ -48,9 +50,10 @@ int Srq::Destroy(CloseMode) {
 
 Napi::Value Srq::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
   RecvList list;
-  ParseRecvList(info[0], &list);
+  ParseRecvList(info[0], limits_, &list);
+  CheckOpen(env);
+  CheckUses(env, list.uses);
   if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;
   int err = ibv_post_srq_recv(srq_, list.wrs.data(), &bad);
@@ -63,12 +66,12 @@ Napi::Value Srq::PostRecv(const Napi::CallbackInfo& info) {
 // modify({maxWr?, srqLimit?}): a new limit re-arms the SRQ_LIMIT_REACHED event.
 Napi::Value Srq::Modify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
   Napi::Object js = ToObject(info[0], "attributes");
   ibv_srq_attr attr = {};
   int mask = 0;
-  if (Has(js, "maxWr")) { attr.max_wr = ToU32(js.Get("maxWr"), "maxWr"); mask |= IBV_SRQ_MAX_WR; }
-  if (Has(js, "srqLimit")) { attr.srq_limit = ToU32(js.Get("srqLimit"), "srqLimit"); mask |= IBV_SRQ_LIMIT; }
+  if (OptionalU32(js, "maxWr", &attr.max_wr)) mask |= IBV_SRQ_MAX_WR;
+  if (OptionalU32(js, "srqLimit", &attr.srq_limit)) mask |= IBV_SRQ_LIMIT;
+  CheckOpen(env);
   int err = ibv_modify_srq(srq_, &attr, mask);
   if (err != 0) ThrowVerb(env, "ibv_modify_srq", err);
   return env.Undefined();

@@ -34,6 +34,7 @@ class Srq : public Napi::ObjectWrap<Srq>, public Resource, public Lifecycle<Srq>
   ibv_srq* srq_ = nullptr;
   Pd* pd_ = nullptr;
   InFlight receives_;
+  QueueLimits limits_;
 };
 
 }  // namespace rdma

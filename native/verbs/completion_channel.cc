@@ -1,4 +1,4 @@
-#include "verbs/channel.h"
+#include "verbs/completion_channel.h"
 
 #include <cerrno>
 
@@ -7,20 +7,20 @@
 
 namespace rdma {
 
-Napi::Function CompChannel::Define(Napi::Env env) {
+Napi::Function CompletionChannel::Define(Napi::Env env) {
   return DefineClass(env, "CompletionChannel",
-                     {InstanceAccessor<&CompChannel::Fd>("fd"),
+                     {InstanceAccessor<&CompletionChannel::Fd>("fd"),
                       CloseMethod(),
                       ClosedGetter()});
 }
 
-CompChannel::CompChannel(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<CompChannel>(info), Resource(info.Env(), "completion channel") {
+CompletionChannel::CompletionChannel(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<CompletionChannel>(info), Resource(info.Env(), "completion channel") {
   CheckConstructToken(info, "context.createCompletionChannel()");
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-Napi::Object CompChannel::Create(Napi::Env env, Napi::Object context_js, Context* context) {
+Napi::Object CompletionChannel::Create(Napi::Env env, Napi::Object context_js, Context* context) {
   ibv_comp_channel* channel = ibv_create_comp_channel(context->handle());
   if (channel == nullptr) ThrowVerb(env, "ibv_create_comp_channel", errno);
   int err = SetNonBlocking(channel->fd);
@@ -28,8 +28,8 @@ Napi::Object CompChannel::Create(Napi::Env env, Napi::Object context_js, Context
     ibv_destroy_comp_channel(channel);
     ThrowVerb(env, "fcntl(O_NONBLOCK)", err);
   }
-  Napi::Object object = AddonData::Get(env).channel_class.New({ConstructToken(env)});
-  CompChannel* self = Unwrap(object);
+  Napi::Object object = AddonData::Get(env).completion_channel_class.New({ConstructToken(env)});
+  CompletionChannel* self = Unwrap(object);
   self->channel_ = channel;
   self->context_ = context;
   self->DependOn(context_js, context);
@@ -37,7 +37,7 @@ Napi::Object CompChannel::Create(Napi::Env env, Napi::Object context_js, Context
   return object;
 }
 
-int CompChannel::Destroy(CloseMode) {
+int CompletionChannel::Destroy(CloseMode) {
   poller_.reset();
   if (channel_ == nullptr) return 0;
   int err = ibv_destroy_comp_channel(channel_);
@@ -45,14 +45,14 @@ int CompChannel::Destroy(CloseMode) {
   return err;
 }
 
-void CompChannel::AddWaiters(int delta) {
+void CompletionChannel::AddWaiters(int delta) {
   waiters_ += delta;
   if (!poller_) return;
   if (waiters_ > 0) poller_->Start();
   else poller_->Stop();
 }
 
-void CompChannel::DrainEvents() {
+void CompletionChannel::DrainEvents() {
   CallFromLoop(env_, [this] {
     ibv_cq* cq = nullptr;
     void* cq_context = nullptr;
@@ -63,7 +63,7 @@ void CompChannel::DrainEvents() {
   });
 }
 
-Napi::Value CompChannel::Fd(const Napi::CallbackInfo& info) {
+Napi::Value CompletionChannel::Fd(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Napi::Number::New(info.Env(), channel_->fd);
 }

@@ -38,18 +38,18 @@ struct RegEntry {
   RegEntry* older = nullptr;
 };
 
-class Regcache : public Napi::ObjectWrap<Regcache>, public Resource, public Lifecycle<Regcache>, public RegistrationLender {
+class RegistrationCache : public Napi::ObjectWrap<RegistrationCache>, public Resource, public Lifecycle<RegistrationCache>, public RegistrationLender {
  public:
   static constexpr napi_type_tag kTag = {0x7264'6d61'0004'0002ULL, 0x7265'6763'6163'6865ULL};
   static constexpr const char* kName = "RegistrationCache";
   enum class Strategy { kOdp, kMonitor, kUncached, kUnmonitored };
 
   static Napi::Function Define(Napi::Env env);
-  // createRegCache(pd, {strategy, maxEntries, maxBytes})
+  // createRegistrationCache(pd, {strategy, maxEntries, maxBytes})
   static Napi::Value Create(const Napi::CallbackInfo& info);
 
-  explicit Regcache(const Napi::CallbackInfo& info);
-  ~Regcache() override { Close(CloseMode::kQuiet); }
+  explicit RegistrationCache(const Napi::CallbackInfo& info);
+  ~RegistrationCache() override { Close(CloseMode::kQuiet); }
 
   // A valid cached entry covering [start, end) with at least `access`, or nullptr (dropping stale ones met).
   RegEntry* Find(uintptr_t start, uintptr_t end, uint32_t access);

@@ -1,4 +1,4 @@
-#include "memory/regcache.h"
+#include "memory/registration_cache.h"
 
 #include <sys/mman.h>
 
@@ -20,31 +20,31 @@ constexpr uintptr_t kHugePage = 2u << 20;
 
 static RegEntry* EntryOf(IntervalNode* node) { return reinterpret_cast<RegEntry*>(node); }
 
-Napi::Function Regcache::Define(Napi::Env env) {
+Napi::Function RegistrationCache::Define(Napi::Env env) {
   return DefineClass(env, kName,
-                     {InstanceMethod<&Regcache::Register>("register"),
-                      InstanceMethod<&Regcache::Stats>("stats"),
-                      InstanceMethod<&Regcache::Flush>("flush"),
-                      InstanceAccessor<&Regcache::StrategyName>("strategy"),
+                     {InstanceMethod<&RegistrationCache::Register>("register"),
+                      InstanceMethod<&RegistrationCache::Stats>("stats"),
+                      InstanceMethod<&RegistrationCache::Flush>("flush"),
+                      InstanceAccessor<&RegistrationCache::StrategyName>("strategy"),
                       CloseMethod(),
                       ClosedGetter()});
 }
 
-Regcache::Regcache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Regcache>(info), Resource(info.Env(), "registration cache") {
+RegistrationCache::RegistrationCache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RegistrationCache>(info), Resource(info.Env(), "registration cache") {
   CheckConstructToken(info, "pd.createRegistrationCache()");
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-static Regcache::Strategy ParseStrategy(Napi::Env env, Napi::Value value) {
+static RegistrationCache::Strategy ParseStrategy(Napi::Env env, Napi::Value value) {
   std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
-  if (name == "odp") return Regcache::Strategy::kOdp;
-  if (name == "monitor") return Regcache::Strategy::kMonitor;
-  if (name == "uncached") return Regcache::Strategy::kUncached;
-  if (name == "unsafe-unmonitored") return Regcache::Strategy::kUnmonitored;
+  if (name == "odp") return RegistrationCache::Strategy::kOdp;
+  if (name == "monitor") return RegistrationCache::Strategy::kMonitor;
+  if (name == "uncached") return RegistrationCache::Strategy::kUncached;
+  if (name == "unsafe-unmonitored") return RegistrationCache::Strategy::kUnmonitored;
   ThrowType(env, "strategy must be 'odp', 'monitor', 'uncached' or 'unsafe-unmonitored'");
 }
 
-Napi::Value Regcache::Create(const Napi::CallbackInfo& info) {
+Napi::Value RegistrationCache::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pd* pd = UnwrapOpen<Pd>(info[0], "pd");
   Napi::Object options = ToObject(info[1], "options");
@@ -56,8 +56,8 @@ Napi::Value Regcache::Create(const Napi::CallbackInfo& info) {
     int err = UffdMonitor::Acquire();
     if (err != 0) ThrowVerb(env, "userfaultfd", err);
   }
-  Napi::Object object = AddonData::Get(env).regcache_class.New({ConstructToken(env)});
-  Regcache* self = Unwrap(object);
+  Napi::Object object = AddonData::Get(env).registration_cache_class.New({ConstructToken(env)});
+  RegistrationCache* self = Unwrap(object);
   self->pd_ = pd;
   self->strategy_ = strategy;
   self->monitor_acquired_ = strategy == Strategy::kMonitor;
@@ -69,7 +69,7 @@ Napi::Value Regcache::Create(const Napi::CallbackInfo& info) {
   return object;
 }
 
-int Regcache::Destroy(CloseMode) {
+int RegistrationCache::Destroy(CloseMode) {
   if (registry_ == nullptr) return 0;
   // Every handle was closed first (they are dependents), so every entry is unused.
   uint64_t closed = 0;
@@ -83,7 +83,7 @@ int Regcache::Destroy(CloseMode) {
 }
 
 // register(arrayBuffer, offset, length, access)
-Napi::Value Regcache::Register(const Napi::CallbackInfo& info) {
+Napi::Value RegistrationCache::Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   ByteRange range = ToByteRange(info[0], info[1], info[2]);
@@ -103,7 +103,7 @@ Napi::Value Regcache::Register(const Napi::CallbackInfo& info) {
   return Mr::Wrap(env, Value(), this, pd_, range, entry->mr, this, entry);
 }
 
-RegEntry* Regcache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
+RegEntry* RegistrationCache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
   RegEntry* hit = nullptr;
   std::vector<RegEntry*> stale;
   WatchTable& table = WatchTable::Get();
@@ -127,26 +127,26 @@ RegEntry* Regcache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
 
 // A candidate for a hit, checked again after making sure no unmap is still on its way to the monitor
 // (Valid() alone misses those; see UffdMonitor::CaughtUp). One system call per hit, none per miss.
-bool Regcache::Current(const RegEntry& entry) const {
+bool RegistrationCache::Current(const RegEntry& entry) const {
   if (strategy_ != Strategy::kMonitor) return true;
   return UffdMonitor::CaughtUp(entry.node.start) && WatchTable::Get().Valid(entry.watch);
 }
 
-Napi::Value Regcache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {
+Napi::Value RegistrationCache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {
   uncached_++;
   ibv_mr* mr = ibv_reg_mr(pd_->handle(), range.data, range.length, static_cast<int>(access));
   if (mr == nullptr) ThrowVerb(env, "ibv_reg_mr", errno);
   return Mr::Wrap(env, Value(), this, pd_, range, mr);
 }
 
-void Regcache::Acquire(RegEntry* entry) {
+void RegistrationCache::Acquire(RegEntry* entry) {
   if (entry->users++ == 0) {
     LruRemove(entry);
     in_use_++;
   }
 }
 
-void Regcache::Release(RegEntry* entry) {
+void RegistrationCache::Release(RegEntry* entry) {
   if (--entry->users > 0) return;
   in_use_--;
   if (!entry->cached) {
@@ -159,11 +159,11 @@ void Regcache::Release(RegEntry* entry) {
   }
 }
 
-bool Regcache::OverLimits(size_t extra_bytes) const {
+bool RegistrationCache::OverLimits(size_t extra_bytes) const {
   return tree_.size() + (extra_bytes > 0 ? 1 : 0) > max_entries_ || bytes_ + extra_bytes > max_bytes_;
 }
 
-RegEntry* Regcache::Insert(Napi::Env env, const ByteRange& range, uint32_t access) {
+RegEntry* RegistrationCache::Insert(Napi::Env env, const ByteRange& range, uint32_t access) {
   uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
   // Stale entries over the range first: they hold pinned pages and count against the limits.
   DropInvalid(start, end);
@@ -203,7 +203,7 @@ RegEntry* Regcache::Insert(Napi::Env env, const ByteRange& range, uint32_t acces
 
 // Watches the pages under [start, end): for the monitor, registered with userfaultfd, which needs whole
 // pages of the mapping's page size (hugetlbfs: 2 MiB). False when the range cannot be watched.
-bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
+bool RegistrationCache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
   WatchTable& table = WatchTable::Get();
   MappedBuffer* ours = MappedBuffer::Containing(env_, reinterpret_cast<void*>(start), end - start);
   uintptr_t page = ours != nullptr ? ours->page_size() : kPage;
@@ -230,7 +230,7 @@ bool Regcache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch) {
   }
 }
 
-void Regcache::Drop(RegEntry* entry, uint64_t* counter) {
+void RegistrationCache::Drop(RegEntry* entry, uint64_t* counter) {
   if (entry->cached) {
     tree_.Erase(&entry->node);
     bytes_ -= entry->node.end - entry->node.start;
@@ -243,13 +243,13 @@ void Regcache::Drop(RegEntry* entry, uint64_t* counter) {
   }
 }
 
-void Regcache::Free(RegEntry* entry) {
+void RegistrationCache::Free(RegEntry* entry) {
   ibv_dereg_mr(entry->mr);
   WatchTable::Get().Retire(&entry->watch);
   delete entry;
 }
 
-void Regcache::LruPush(RegEntry* entry) {
+void RegistrationCache::LruPush(RegEntry* entry) {
   entry->older = newest_;
   entry->newer = nullptr;
   if (newest_ != nullptr) newest_->newer = entry;
@@ -257,7 +257,7 @@ void Regcache::LruPush(RegEntry* entry) {
   if (oldest_ == nullptr) oldest_ = entry;
 }
 
-void Regcache::LruRemove(RegEntry* entry) {
+void RegistrationCache::LruRemove(RegEntry* entry) {
   if (entry->newer != nullptr) entry->newer->older = entry->older;
   else if (newest_ == entry) newest_ = entry->older;
   if (entry->older != nullptr) entry->older->newer = entry->newer;
@@ -265,7 +265,7 @@ void Regcache::LruRemove(RegEntry* entry) {
   entry->newer = entry->older = nullptr;
 }
 
-void Regcache::DropInvalid(uintptr_t start, uintptr_t end) {
+void RegistrationCache::DropInvalid(uintptr_t start, uintptr_t end) {
   std::vector<RegEntry*> stale;
   WatchTable& table = WatchTable::Get();
   tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
@@ -275,7 +275,7 @@ void Regcache::DropInvalid(uintptr_t start, uintptr_t end) {
   for (RegEntry* entry : stale) Drop(entry, &invalidations_);
 }
 
-void Regcache::DropRange(uintptr_t start, uintptr_t end) {
+void RegistrationCache::DropRange(uintptr_t start, uintptr_t end) {
   std::vector<RegEntry*> overlapping;
   tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
     overlapping.push_back(EntryOf(node));
@@ -285,11 +285,11 @@ void Regcache::DropRange(uintptr_t start, uintptr_t end) {
 }
 
 void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_t end) {
-  for (Regcache* cache : registry.caches) cache->DropRange(start, end);
+  for (RegistrationCache* cache : registry.caches) cache->DropRange(start, end);
 }
 
 // stats(): counters, after dropping the entries found invalid (so `entries` and `bytes` are what is usable).
-Napi::Value Regcache::Stats(const Napi::CallbackInfo& info) {
+Napi::Value RegistrationCache::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   DropInvalid(0, UINTPTR_MAX);
@@ -306,13 +306,13 @@ Napi::Value Regcache::Stats(const Napi::CallbackInfo& info) {
 }
 
 // flush(): deregisters every unused entry.
-Napi::Value Regcache::Flush(const Napi::CallbackInfo& info) {
+Napi::Value RegistrationCache::Flush(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   while (oldest_ != nullptr) Drop(oldest_, &evictions_);
   return info.Env().Undefined();
 }
 
-Napi::Value Regcache::StrategyName(const Napi::CallbackInfo& info) {
+Napi::Value RegistrationCache::StrategyName(const Napi::CallbackInfo& info) {
   static const char* const names[] = {"odp", "monitor", "uncached", "unsafe-unmonitored"};
   return Napi::String::New(info.Env(), names[static_cast<int>(strategy_)]);
 }

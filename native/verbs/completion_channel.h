@@ -13,15 +13,15 @@ namespace rdma {
 
 class Context;
 
-class CompChannel : public Napi::ObjectWrap<CompChannel>, public Resource, public Lifecycle<CompChannel> {
+class CompletionChannel : public Napi::ObjectWrap<CompletionChannel>, public Resource, public Lifecycle<CompletionChannel> {
  public:
   static constexpr napi_type_tag kTag = {0x7264'6d61'0001'0004ULL, 0x6368'616e'6e65'6c00ULL};
   static constexpr const char* kName = "CompletionChannel";
   static Napi::Function Define(Napi::Env env);
   static Napi::Object Create(Napi::Env env, Napi::Object context_js, Context* context);
 
-  explicit CompChannel(const Napi::CallbackInfo& info);
-  ~CompChannel() override { Close(CloseMode::kQuiet); }
+  explicit CompletionChannel(const Napi::CallbackInfo& info);
+  ~CompletionChannel() override { Close(CloseMode::kQuiet); }
   ibv_comp_channel* handle() const { return channel_; }
   Context* context() const { return context_; }
   // CQs report their number of pending waits; the fd is watched while the total is non-zero.
