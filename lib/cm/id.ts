@@ -44,6 +44,12 @@ const errorEvents = new Set([
 
 let sharedChannel: NativeCmChannel | undefined;
 
+/**
+ * Listening IDs, held until closed: a listener serves connections whether or not the program keeps a
+ * reference to it (as a net.Server does), so garbage collection must not close it.
+ */
+const listening = new Set<CmId>();
+
 /** The environment's event channel, created on first use; watched only while it has IDs. */
 function channel(): NativeCmChannel {
   if (sharedChannel === undefined || sharedChannel.closed) {
@@ -52,8 +58,16 @@ function channel(): NativeCmChannel {
   return sharedChannel;
 }
 
-async function toAddress(host: string): Promise<string> {
-  return isIP(host) ? host : (await lookup(host)).address;
+/** An IP literal for `host`; a name that does not resolve is an RdmaError EHOSTUNREACH naming `verb`. */
+async function toAddress(host: string, verb: string): Promise<string> {
+  if (typeof host !== 'string') throw new TypeError('host must be a string');
+  if (isIP(host)) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch (error) {
+    const failure = rdmaError(verb, 'EHOSTUNREACH', `cannot resolve ${JSON.stringify(host)} (${(error as Error).message})`);
+    throw Object.assign(failure, { cause: error });
+  }
 }
 
 /** A CM event in TS form; a CONNECT_REQUEST's new ID shares the listener's port space. */
@@ -131,12 +145,12 @@ export class CmId extends NativeEmitter<NativeCmId> {
   }
 
   async bind(host: string, port = 0): Promise<void> {
-    this.handle.bindAddr(await toAddress(host), port);
+    this.handle.bindAddr(await toAddress(host, 'rdma_bind_addr'), port);
   }
 
   /** Resolves the destination to a local device and port (ADDR_RESOLVED). */
   async resolveAddr(host: string, port: number, options: { source?: string; timeoutMs?: number } = {}): Promise<void> {
-    const [source, destination] = await Promise.all([options.source && toAddress(options.source), toAddress(host)]);
+    const [source, destination] = await Promise.all([options.source && toAddress(options.source, 'rdma_resolve_addr'), toAddress(host, 'rdma_resolve_addr')]);
     const timeoutMs = options.timeoutMs ?? 2000;
     await this.#expect('rdma_resolve_addr', [CmEventType.ADDR_RESOLVED], timeoutMs, () =>
       this.handle.resolveAddr(source || null, destination, port, timeoutMs));
@@ -150,6 +164,18 @@ export class CmId extends NativeEmitter<NativeCmId> {
   /** Starts listening; incoming requests arrive as 'connection' events. */
   listen(backlog = 128): void {
     this.handle.listen(backlog);
+    listening.add(this);
+  }
+
+  /** Lets the process exit while this ID is open (as socket.unref()); ref() undoes it. */
+  unref(): this {
+    this.handle.setRef(false);
+    return this;
+  }
+
+  ref(): this {
+    this.handle.setRef(true);
+    return this;
   }
 
   /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
@@ -204,12 +230,13 @@ export class CmId extends NativeEmitter<NativeCmId> {
   createQp(pd: ProtectionDomain, attributes: QpInitAttributes): QueuePair {
     const { sendCq, recvCq = sendCq, srq, qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC, ...rest } = attributes;
     const handle = this.handle.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
-    return new QueuePair(handle, pd, sendCq, recvCq, srq);
+    return new QueuePair(handle, qpType, pd, sendCq, recvCq, srq);
   }
 
   /** Destroys the ID (and its QP); a pending operation rejects with ECANCELED. Idempotent. */
   override close(): void {
     if (this.handle.closed) return;
+    listening.delete(this);
     this.handle.close();
     this.#settle(undefined, rdmaError('rdma_destroy_id', 'ECANCELED', 'the CM ID was closed'));
   }

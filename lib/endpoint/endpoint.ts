@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events';
 
 import type { BufferSource } from '../core/buffers';
 import { CmId, type CmEvent } from '../cm/id';
-import { CompletionBatch, CompletionError, type Completion } from '../verbs/completion';
-import { Access, WcFlags, WcOpcode, WcStatus, WrOpcode } from '../verbs/constants';
+import { CompletionBatch, CompletionError } from '../verbs/completion';
+import { Access, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName } from '../verbs/constants';
 import type { CompletionQueue } from '../verbs/cq';
 import { RdmaError, rdmaError } from '../core/errors';
 import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeImm, type Hello } from './protocol';
@@ -45,10 +45,10 @@ const defaults = { maxMessageSize: 64 << 10, receiveDepth: 32, sendDepth: 64, ti
 const sendSlotBytes = (options: Required<EndpointOptions>): number => Math.max(8, options.maxMessageSize);
 
 interface Pending {
-  resolve(completion: Completion): void;
+  resolve(): void;
   reject(error: Error): void;
   /** Runs at the completion, even of an abandoned request: frees (and first reads) what it used. */
-  done?(completion: Completion): void;
+  done?(): void;
 }
 
 /**
@@ -118,6 +118,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
 
   /** Sends one message (copied at once, so `data` may be reused when this returns). */
   async send(data: Uint8Array, options: OperationOptions = {}): Promise<void> {
+    checkOptions(options);
     this.#check();
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Buffer or Uint8Array');
     if (data.length > this.#peer.maxMessageSize) throw new RangeError(`message of ${data.length} bytes exceeds the peer's ${this.#peer.maxMessageSize}`);
@@ -133,6 +134,11 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
 
   /** The next message, in order. */
   receive(options: OperationOptions = {}): Promise<Buffer> {
+    try {
+      checkOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const queued = this.#received.shift();
     if (queued) {
       this.#consumed();
@@ -196,6 +202,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   }
 
   async #rdma(opcode: WrOpcode, local: LocalRegion, remote: { addr: bigint; rkey: number }, options: OperationOptions): Promise<void> {
+    checkOptions(options);
     this.#check();
     const sge = 'mr' in local ? local : { mr: local };
     await this.#capacity(options, false);
@@ -203,6 +210,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   }
 
   async #atomic(opcode: WrOpcode, remote: { addr: bigint; rkey: number }, compareAdd: bigint, swap: bigint, options: OperationOptions): Promise<bigint> {
+    checkOptions(options);
     this.#check();
     await this.#capacity(options, false);
     // The old value lands in a send slot of its own until the completion has been read.
@@ -240,13 +248,20 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   /**
    * Posts one signaled request and resolves on its successful completion. `done` runs at the completion
    * whatever became of the promise: an aborted request still owns its send slot until the device is done.
+   * A request the QP refuses (a bad remote key type, a closed region) gives its slot back at once.
    */
-  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], done?: () => void): Promise<Completion> {
+  #post(options: OperationOptions, build: (wrId: number) => Parameters<QueuePair['postSend']>[0], done?: () => void): Promise<void> {
     this.#check();
     const wrId = this.#nextId++;
-    this.#qp.postSend(build(wrId));
+    try {
+      this.#qp.postSend(build(wrId));
+    } catch (error) {
+      done?.();
+      this.#wake();
+      throw error;
+    }
     this.#inFlight++;
-    return this.#bounded<Completion>(options, 'operation', (resolve, reject) => {
+    return this.#bounded<void>(options, 'operation', (resolve, reject) => {
       this.#pending.set(wrId, { resolve, reject, done });
       return () => this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done });
     });
@@ -282,7 +297,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
       } catch {
         return; // the CQ was closed
       }
-      for (let i = 0; i < batch.count; i++) this.#complete(batch.get(i));
+      for (let i = 0; i < batch.count; i++) this.#complete(batch, i);
       this.#returnCreditsIfDue();
     }
   }
@@ -293,32 +308,34 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#returnCreditsIfDue();
   }
 
-  #complete(completion: Completion): void {
-    const wrId = Number(completion.wrId);
-    if (wrId >= RECV_ID_BASE) return this.#onReceive(completion, wrId - RECV_ID_BASE);
+  /** Completion `i` of the batch, read in place: only a failure is made into an object. */
+  #complete(batch: CompletionBatch, i: number): void {
+    const wrId = Number(batch.wrId(i));
+    if (wrId >= RECV_ID_BASE) return this.#onReceive(batch, i, wrId - RECV_ID_BASE);
     this.#inFlight--;
     const pending = this.#pending.get(wrId);
     this.#pending.delete(wrId);
-    pending?.done?.(completion);
+    pending?.done?.();
     this.#wake();
-    if (completion.status === WcStatus.SUCCESS) pending?.resolve(completion);
-    else {
-      pending?.reject(new CompletionError(completion));
-      if (completion.status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('connection', 'ECONNRESET', `the QP failed (${completion.statusName})`));
-    }
+    const status = batch.status(i);
+    if (status === WcStatus.SUCCESS) return pending?.resolve();
+    const completion = batch.get(i);
+    pending?.reject(new CompletionError(completion));
+    if (status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('connection', 'ECONNRESET', `the QP failed (${completion.statusName})`));
   }
 
-  #onReceive(completion: Completion, slot: number): void {
-    if (completion.status !== WcStatus.SUCCESS) {
-      if (completion.status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('receive', 'ECONNRESET', `receive failed (${completion.statusName})`));
+  #onReceive(batch: CompletionBatch, i: number, slot: number): void {
+    const status = batch.status(i);
+    if (status !== WcStatus.SUCCESS) {
+      if (status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('receive', 'ECONNRESET', `receive failed (${enumName(WcStatus, status)})`));
       return;
     }
-    if (completion.opcode !== WcOpcode.RECV || !(completion.wcFlags & WcFlags.WITH_IMM)) return;
-    const { kind, credits } = decodeImm(completion.immData!);
+    if (batch.opcode(i) !== WcOpcode.RECV || !(batch.wcFlags(i) & WcFlags.WITH_IMM)) return;
+    const { kind, credits } = decodeImm(batch.immData(i));
     this.#credits.grant(credits);
     if (kind === MessageKind.DATA) {
       const offset = slot * this.#options.maxMessageSize;
-      const message = Buffer.from(this.#recvSlab.bytes.subarray(offset, offset + completion.byteLen));
+      const message = Buffer.from(this.#recvSlab.bytes.subarray(offset, offset + batch.byteLen(i)));
       const receiver = this.#receivers.shift();
       if (receiver) {
         receiver.resolve(message);
@@ -363,6 +380,19 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#id.close();
     this.pd.close();
     this.#cq.close();
+  }
+}
+
+/**
+ * Operation options are checked before anything is posted: a request posted for a call that then failed
+ * would complete with nobody waiting for it.
+ */
+function checkOptions(options: OperationOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal');
+  const { timeoutMs } = options;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+    throw new RangeError('options.timeoutMs must be a number of milliseconds from 0 to 2^31 - 1');
   }
 }
 
@@ -443,6 +473,17 @@ export class Listener implements AsyncIterable<Endpoint>, Disposable {
 
   get closed(): boolean {
     return this.#id.closed;
+  }
+
+  /** Lets the process exit while the listener is open (as server.unref()); ref() undoes it. */
+  unref(): this {
+    this.#id.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.#id.ref();
+    return this;
   }
 
   /** The next connected endpoint. */

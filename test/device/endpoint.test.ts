@@ -4,7 +4,7 @@ import { test } from 'node:test';
 
 import { CompletionError, connect, listen, type Endpoint, type Listener, type RdmaError } from '../../lib';
 import { random } from '../support/fixture';
-import { start } from '../support/processes';
+import { start, waitFor } from '../support/processes';
 
 const HOST = '10.0.2.15';
 let nextPort = 21_000 + (process.pid % 1000) * 10;
@@ -125,4 +125,61 @@ test('a peer process killed mid-transfer makes pending operations reject within 
   await peer.done;
   await endpoint.close();
   listener.close();
+});
+
+test('bad operation options reject before anything is posted; the connection and its slots stay whole', async () => {
+  await using pair = await connected({ sendDepth: 2 });
+  const region = pair.server.registerMemory(new BigUint64Array(1));
+  const local = pair.client.registerMemory(new ArrayBuffer(8));
+  const bad = [null, { signal: 'x' }, { signal: {} }, { timeoutMs: -1 }, { timeoutMs: 'soon' }] as never[];
+  for (const options of bad) {
+    await assert.rejects(pair.client.send(Buffer.from('x'), options), (e: Error) => e instanceof TypeError || e instanceof RangeError);
+    await assert.rejects(pair.client.write(local, region.remote(), options), (e: Error) => e instanceof TypeError || e instanceof RangeError);
+    await assert.rejects(pair.client.fetchAndAdd(region.remote(), 1n, options), (e: Error) => e instanceof TypeError || e instanceof RangeError);
+    await assert.rejects(pair.server.receive(options), (e: Error) => e instanceof TypeError || e instanceof RangeError);
+  }
+  // Atomics the QP refuses give their send slot back: more of them than the send depth, then real work.
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(pair.client.fetchAndAdd({ addr: -1n, rkey: region.rkey }, 1n), (e: Error) => e instanceof TypeError || e instanceof RangeError);
+  }
+  assert.equal(await pair.client.fetchAndAdd(region.remote(), 5n), 0n);
+  await pair.client.send(Buffer.from('still here'));
+  assert.equal((await pair.server.receive({ timeoutMs: 30_000 })).toString(), 'still here');
+});
+
+test('a host name that does not resolve is an RdmaError naming the verb', async () => {
+  await assert.rejects(connect('no-such-host.invalid', 1), (e: RdmaError) => e.name === 'RdmaError' && e.code === 'EHOSTUNREACH' && e.verb === 'rdma_resolve_addr');
+  await assert.rejects(listen('no-such-host.invalid', 1), (e: RdmaError) => e.name === 'RdmaError' && e.code === 'EHOSTUNREACH' && e.verb === 'rdma_bind_addr');
+});
+
+// A listener nobody references keeps serving (and the process alive) until closed, as a net.Server does;
+// unref() lets the process exit.
+const lib = resolve(__dirname, '..', '..', 'lib');
+const listenerScript = (port: number, unref: boolean) => `
+  const { listen } = require(${JSON.stringify(lib)});
+  listen(${JSON.stringify(HOST)}, ${port}).then(async (listener) => {
+    ${unref ? 'listener.unref();' : ''}
+    listener.accept().then(async (endpoint) => {
+      await endpoint.send(Buffer.from('served'));
+      setTimeout(() => process.exit(0), 500);
+    });
+    listener = undefined;
+    for (let i = 0; i < 10; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    console.log('listening');
+  });`;
+
+test('a listener the program holds no reference to survives garbage collection and serves', async () => {
+  const port = nextPort++;
+  const server = start([process.execPath, '--expose-gc', '-e', listenerScript(port, false)]);
+  await waitFor(() => server.output().includes('listening'), 'the listener');
+  await using client = await connect(HOST, port);
+  assert.equal((await client.receive({ timeoutMs: 30_000 })).toString(), 'served');
+  assert.equal((await server.done).status, 0, server.output());
+});
+
+test('an unref()ed listener lets the process exit', async () => {
+  const server = start([process.execPath, '--expose-gc', '-e', listenerScript(nextPort++, true)], 30_000);
+  const { status, output } = await server.done;
+  assert.equal(status, 0, output);
+  assert.match(output, /listening/);
 });
