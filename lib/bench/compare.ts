@@ -7,6 +7,8 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
 
 import { CompletionBatch } from '../verbs/completion';
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
@@ -159,19 +161,18 @@ function version(pkg: string): string {
   return result.status === 0 ? result.stdout.trim() : 'unknown';
 }
 
-function option(argv: string[], name: string, fallback: string): string {
-  const at = argv.indexOf(name);
-  return at >= 0 && argv[at + 1] !== undefined ? argv[at + 1]! : fallback;
-}
-
 async function main(argv: string[]): Promise<number> {
   if (!insideVm() && !hostHasDevice()) {
     console.log('This host has no RDMA device: running the comparison on Soft-RoCE inside the VM.\n');
     return rerunInVm(__filename, argv, 45 * 60_000);
   }
-  const rounds = Number(option(argv, '--rounds', '5'));
-  const out = option(argv, '--out', 'BENCHMARKS.md');
-  const maxQps = Number(option(argv, '--max-qps', '1024'));
+  const { values } = parseArgs({
+    args: argv,
+    options: { rounds: { type: 'string', default: '5' }, out: { type: 'string', default: 'BENCHMARKS.md' }, 'max-qps': { type: 'string', default: '1024' } },
+  });
+  const rounds = Number(values.rounds);
+  const out = values.out;
+  const maxQps = Number(values['max-qps']);
   const started = Date.now();
   const device = process.env.RDMA_NODE_DEVICE ?? listDevices()[0]!.name;
   let gidIndex: number;

@@ -4,7 +4,7 @@
  */
 import { UD_GRH_BYTES, WrOpcode } from '../verbs/constants';
 import type { BenchOptions } from './options';
-import type { Endpoint, Resources } from './session';
+import type { PeerInfo, Resources } from './session';
 import { QKEY, remoteRegion } from './session';
 import type { RawRun } from './stats';
 import { testInfo } from './tests';
@@ -65,7 +65,7 @@ const opcodes = {
 } as const;
 
 /** The loop this side runs for one message size; undefined when it only waits (passive servers). */
-export function planLoop(options: BenchOptions, server: boolean, res: Resources, remote: Endpoint, size: number): LoopPlan | undefined {
+export function planLoop(options: BenchOptions, server: boolean, res: Resources, remote: PeerInfo, size: number): LoopPlan | undefined {
   const info = testInfo(options.test);
   let loop: Loop;
   if (info.kind === 'lat') {

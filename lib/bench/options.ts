@@ -3,6 +3,7 @@
  * dependencies perftest forces between them (force_dependecies in perftest_parameters.c), so the same
  * command line means the same test as it does for ib_write_bw and friends.
  */
+import { parseOptions, type OptionSpec } from '../core/argv';
 import { isTestName, testInfo, testNames, type AtomicType, type Connection, type TestName } from './tests';
 
 export type Driver = 'c' | 'ts';
@@ -128,9 +129,8 @@ export interface ParsedArgs {
   given: Partial<BenchOptions>;
 }
 
-function flagValue(flag: Flag, raw: string | undefined): string | number | boolean {
+function flagValue(flag: Flag, raw: string): string | number | boolean {
   const name = flag.short ? `-${flag.short}/--${flag.long}` : `--${flag.long}`;
-  if (raw === undefined) throw new Error(`${name} needs a value`);
   if (flag.type === 'string') return raw;
   if (flag.type === 'choice') {
     const value = flag.key === 'connection' || flag.key === 'atomicType' ? raw.toUpperCase() : raw;
@@ -142,34 +142,18 @@ function flagValue(flag: Flag, raw: string | undefined): string | number | boole
   return n;
 }
 
-/** Splits a command line into the test, the host and the flags given (unvalidated combinations). */
+const specs: OptionSpec[] = flags.map((f) => ({ short: f.short, long: f.long, value: f.type !== 'bool' }));
+
+/** Splits a command line (getopt_long's rules, as perftest) into the test, the host and the flags given. */
 export function parseBenchArgs(argv: string[]): ParsedArgs {
+  const parsed = parseOptions(argv, specs);
   const given: Record<string, unknown> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('-') || arg === '-') {
-      positional.push(arg);
-      continue;
-    }
-    let flag: Flag | undefined;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const [name, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      flag = flags.find((f) => f.long === name);
-      inline = value;
-    } else {
-      flag = flags.find((f) => f.short === arg[1]);
-      inline = arg.length > 2 ? arg.slice(2) : undefined;
-    }
-    if (!flag) throw new Error(`unknown option ${arg}`);
-    let value: string | number | boolean = true;
-    if (flag.type !== 'bool') value = flagValue(flag, inline ?? argv[++i]);
-    else if (inline !== undefined) throw new Error(`${arg}: -${flag.short ?? '-' + flag.long} takes no value`);
-    if (flag.key) given[flag.key] = value;
+  for (const flag of flags) {
+    const raw = parsed.values.get(flag.short ?? flag.long)?.at(-1);
+    if (raw !== undefined && flag.key) given[flag.key] = flag.type === 'bool' ? true : flagValue(flag, raw);
   }
   if (given.help) return { test: 'write_bw', given: given as Partial<BenchOptions> };
-  const [test, host, ...extra] = positional;
+  const [test, host, ...extra] = parsed.positionals;
   if (test === undefined) throw new Error(`which test? one of ${testNames.join(', ')}`);
   if (!isTestName(test)) throw new Error(`unknown test ${test}: one of ${testNames.join(', ')}`);
   if (extra.length > 0) throw new Error(`unexpected argument ${extra[0]}`);

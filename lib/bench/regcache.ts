@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
 import { Access, allocate, monitorStatus, openDevice } from '..';
@@ -118,7 +119,7 @@ async function main(): Promise<number> {
   }
   if (!monitorStatus().available) throw new Error(`the benchmark needs userfaultfd (${monitorStatus().error})`);
   const lines = run();
-  if (process.argv.includes('--write')) writeSection(lines);
+  if (parseArgs({ options: { write: { type: 'boolean' } } }).values.write) writeSection(lines);
   return 0;
 }
 

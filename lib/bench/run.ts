@@ -18,7 +18,7 @@ import {
 import { planLoop, type LoopDriver } from './loops';
 import { MAX_SIZE, adoptShape, runSizes, shapeOf, type BenchOptions, type Shape } from './options';
 import { Progress } from './progress';
-import { cmAccept, cmConnect, connectQp, createResources, type Endpoint, type Resources } from './session';
+import { cmAccept, cmConnect, connectQp, createResources, type PeerInfo, type Resources } from './session';
 import { bandwidthStats, latencyDurationStats, latencyStats, type BandwidthStats, type LatencyDurationStats, type LatencyStats, type RawRun } from './stats';
 import { plotSvg, type Series } from './svg';
 import { testInfo, testTitle } from './tests';
@@ -42,8 +42,8 @@ export interface BenchReport {
   mtu: number;
   linkLayer: string;
   settings: Omit<Shape, 'driver'> & { noPeak: boolean; outReads: number };
-  local: Endpoint;
-  remote: Endpoint;
+  local: PeerInfo;
+  remote: PeerInfo;
   /** Latency in usec, bandwidth in MB/sec (2^20 bytes), message rate in Mpps, as perftest. */
   results: SizeResult[];
 }
@@ -95,7 +95,7 @@ export async function runBench(given: BenchOptions, io: BenchIo = defaultIo): Pr
       else await ctl.expect('hello');
     }
     ctl.send({ type: 'endpoint', ...res.local });
-    const remote = (await ctl.expect<Message & Endpoint>('endpoint')) as Endpoint;
+    const remote = (await ctl.expect<Message & PeerInfo>('endpoint')) as PeerInfo;
     connectQp(res, options, remote);
 
     const report = newReport(options, server, res, remote);
@@ -121,7 +121,7 @@ export async function runBench(given: BenchOptions, io: BenchIo = defaultIo): Pr
   }
 }
 
-async function runSize(options: BenchOptions, server: boolean, res: Resources, remote: Endpoint, size: number, ctl: Control, io: BenchIo): Promise<SizeResult> {
+async function runSize(options: BenchOptions, server: boolean, res: Resources, remote: PeerInfo, size: number, ctl: Control, io: BenchIo): Promise<SizeResult> {
   const plan = planLoop(options, server, res, remote, size);
   if (plan?.postByte !== undefined) {
     // A stale counter from an earlier run must not look like the peer's first write.
@@ -170,7 +170,7 @@ function resultLine(result: SizeResult): string {
   return bandwidthLine(result);
 }
 
-function newReport(options: BenchOptions, server: boolean, res: Resources, remote: Endpoint): BenchReport {
+function newReport(options: BenchOptions, server: boolean, res: Resources, remote: PeerInfo): BenchReport {
   const { driver: _driver, ...shape } = shapeOf(options);
   return {
     tool: 'rdma-node bench',
@@ -194,7 +194,7 @@ function newReport(options: BenchOptions, server: boolean, res: Resources, remot
   };
 }
 
-function header(options: BenchOptions, server: boolean, res: Resources, remote: Endpoint): string[] {
+function header(options: BenchOptions, server: boolean, res: Resources, remote: PeerInfo): string[] {
   const info = testInfo(options.test);
   const reads = info.verb === 'read' || info.verb === 'atomic';
   const lines = settingsBlock({

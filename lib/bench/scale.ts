@@ -63,8 +63,8 @@ export function scalePoint(context: Context, connections: number, gidIndex: numb
     const created = process.hrtime.bigint();
     for (let i = 0; i < connections; i++) {
       const [c, s] = [clients[i]!, servers[i]!];
-      const ce = c.endpoint({ gidIndex });
-      c.connect(s.endpoint({ gidIndex }), { gidIndex });
+      const ce = c.address({ gidIndex });
+      c.connect(s.address({ gidIndex }), { gidIndex });
       s.connect(ce, { gidIndex });
     }
     const connected = process.hrtime.bigint();

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 
 import type { AddressHandle } from '../verbs/ah';
 import { CmId } from '../cm/id';
-import { Access, LinkLayer, OdpCaps, OdpTransportCaps, PortSpace, QpState, QpType, UD_GRH_BYTES, mtuBytes } from '../verbs/constants';
+import { Access, LinkLayer, OdpCaps, OdpTransportCaps, PortSpace, QpType, UD_GRH_BYTES, mtuBytes } from '../verbs/constants';
 import type { Context } from '../verbs/context';
 import type { CompletionQueue } from '../verbs/cq';
 import { isZeroGid, parseGid } from '../core/gid';
@@ -16,9 +16,10 @@ import type { ProtectionDomain } from '../verbs/pd';
 import type { QpInitAttributes, QueuePair } from '../verbs/qp/qp';
 import type { BenchOptions } from './options';
 import { testInfo } from './tests';
+import { bringUp } from '../verbs/qp/transitions';
 
 /** What each side tells the other (perftest's pingpong_dest), JSON-safe. */
-export interface Endpoint {
+export interface PeerInfo {
   lid: number;
   qpNum: number;
   psn: number;
@@ -48,7 +49,7 @@ export interface Resources extends Disposable {
   linkLayer: string;
   /** Read and atomic requests the QP keeps in flight (the device's max_qp_rd_atom, as perftest). */
   outReads: number;
-  local: Endpoint;
+  local: PeerInfo;
   /** Path MTU in bytes once connected. */
   mtu: number;
   close(): void;
@@ -110,8 +111,8 @@ export function createResources(context: Context, options: BenchOptions, maxSize
       maxInlineData: options.inlineSize,
     };
     const qp = cmId ? cmId.createQp(pd, attributes) : pd.createQp(attributes);
-    const endpoint = qp.endpoint({ portNum, gidIndex });
-    const local: Endpoint = {
+    const endpoint = qp.address({ portNum, gidIndex });
+    const local: PeerInfo = {
       lid: endpoint.lid,
       qpNum: endpoint.qpNum,
       psn: endpoint.psn,
@@ -141,13 +142,11 @@ export function createResources(context: Context, options: BenchOptions, maxSize
 }
 
 /** Brings the QP to RTS towards `remote` (not needed with rdma_cm, which did it). */
-export function connectQp(res: Resources, options: BenchOptions, remote: Endpoint): void {
+export function connectQp(res: Resources, options: BenchOptions, remote: PeerInfo): void {
   res.mtu = Math.min(res.mtu, remote.mtu);
   if (res.cmId) return;
   if (options.connection === 'UD') {
-    res.qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: res.portNum, qkey: QKEY });
-    res.qp.modify({ qpState: QpState.RTR });
-    res.qp.modify({ qpState: QpState.RTS, sqPsn: res.local.psn });
+    bringUp(res.qp, QpType.UD, { portNum: res.portNum, qkey: QKEY }, res.local.psn);
     const dgid = parseGid(remote.gid);
     const global = res.linkLayer === 'Ethernet' || !isZeroGid(dgid);
     res.ah = res.pd.createAh({
@@ -205,6 +204,6 @@ export async function cmAccept(options: BenchOptions, maxSize: number, ready: ()
 }
 
 /** The remote region as this side targets it. */
-export function remoteRegion(remote: Endpoint): { addr: bigint; rkey: number } {
+export function remoteRegion(remote: PeerInfo): { addr: bigint; rkey: number } {
   return { addr: BigInt(remote.addr), rkey: remote.rkey };
 }

@@ -1,8 +1,13 @@
-/** getopt_long-style parsing for the tools that mirror rdma-core's C programs (same flags, same meaning). */
+/**
+ * The one command-line parser, getopt_long's rules: `-p 1`, `-p1`, clustered `-ve`, `--port=1`, `--port 1`,
+ * a value taken whatever it starts with (`-n -1`), `--` ending the options. The twins of rdma-core's
+ * programs and perftest need exactly these rules (node:util.parseArgs refuses a value starting with a
+ * dash), and `rdma-node vm` needs getopt's "+" mode: options end at the first operand, the command.
+ */
 
 export interface OptionSpec {
   /** Short letter, e.g. 'p'. */
-  short: string;
+  short?: string;
   /** Long name, e.g. 'port'. */
   long?: string;
   /** Takes a value. */
@@ -10,20 +15,27 @@ export interface OptionSpec {
 }
 
 export interface ParsedOptions {
+  /** Every value given, by the option's short letter (or long name when it has none); '' for a flag. */
   values: Map<string, string[]>;
   positionals: string[];
 }
 
-export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions {
+const keyOf = (spec: OptionSpec): string => spec.short ?? spec.long!;
+
+export function parseOptions(argv: string[], specs: OptionSpec[], { stopAtOperand = false } = {}): ParsedOptions {
   const values = new Map<string, string[]>();
   const positionals: string[] = [];
   const add = (spec: OptionSpec, value: string): void => {
-    values.set(spec.short, [...(values.get(spec.short) ?? []), value]);
+    values.set(keyOf(spec), [...(values.get(keyOf(spec)) ?? []), value]);
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (stopAtOperand && !(arg.startsWith('-') && arg.length > 1)) {
+      positionals.push(...argv.slice(i));
       break;
     }
     if (arg.startsWith('--')) {
@@ -46,7 +58,7 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions
         const rest = arg.slice(j + 1);
         if (rest) add(spec, rest);
         else if (i + 1 < argv.length) add(spec, argv[++i]!);
-        else throw new Error(`option requires an argument -- '${spec.short}'`);
+        else throw new Error(`option requires an argument -- '${arg[j]}'`);
         break;
       }
     } else {

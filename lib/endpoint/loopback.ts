@@ -33,7 +33,7 @@ export function createLoopbackPair(context: Context, options: LoopbackOptions = 
     const cqs = [context.createCq(cqe, { channel: true }), context.createCq(cqe, { channel: true })] as [CompletionQueue, CompletionQueue];
     const qps = cqs.map((cq) => pd.createQp({ sendCq: cq, recvCq: cq, qpType, sqSigAll, ...caps })) as [QueuePair, QueuePair];
     const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | (qpType === QpType.RC ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
-    const [a, b] = qps.map((qp) => qp.endpoint({ portNum, gidIndex }));
+    const [a, b] = qps.map((qp) => qp.address({ portNum, gidIndex }));
     qps[0].connect(b!, { portNum, gidIndex, accessFlags: access });
     qps[1].connect(a!, { portNum, gidIndex, accessFlags: access });
     const close = (): void => {

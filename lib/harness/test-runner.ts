@@ -6,8 +6,9 @@
  * device (one host's hardware cannot provide a second host).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
 import { hostHasDevice, insideVm, rerunInVm } from './device-host';
 
@@ -56,11 +57,16 @@ async function twoHostStage(filter?: string): Promise<number> {
   }
 }
 
+const suites = ['unit', 'device', 'twohost', 'all'];
+
 /** argv: [unit|device|twohost|all] [--filter name[,name...]] */
 export async function runTests(argv: string[]): Promise<number> {
-  const suite = argv.find((a) => ['unit', 'device', 'twohost', 'all'].includes(a)) ?? 'all';
-  const filterAt = argv.indexOf('--filter');
-  const filter = filterAt >= 0 ? argv[filterAt + 1] : undefined;
+  // The suites need the repository (test sources, the C core's test program, fixtures): npm does not ship them.
+  if (!existsSync(testRoot)) throw new Error('the test suites are not part of the installed package: run `npm test` in a clone of the repository');
+  const { values, positionals } = parseArgs({ args: argv, options: { filter: { type: 'string' } }, allowPositionals: true });
+  const [suite = 'all', ...extra] = positionals;
+  if (!suites.includes(suite) || extra.length > 0) throw new Error(`rdma-node test [${suites.join('|')}] [--filter TEXT]`);
+  const { filter } = values;
   if (suite === 'twohost') return twoHostStage(filter);
 
   if (suite !== 'device') {

@@ -2,13 +2,14 @@
 import { randomInt } from 'node:crypto';
 
 import { CompletionBatch } from '../verbs/completion';
-import { LinkLayer, Mtu, QpState, WcStatus, enumName, mtuFromBytes } from '../verbs/constants';
+import { LinkLayer, Mtu, QpType, WcStatus, enumName, mtuFromBytes } from '../verbs/constants';
 import type { Context } from '../verbs/context';
 import type { CompletionQueue } from '../verbs/cq';
 import { openDevice } from '../verbs/device';
 import { formatIpv6 } from '../core/gid';
 import type { QueuePair } from '../verbs/qp/qp';
-import { flag, intOption, parseOptions, stringOption, type OptionSpec } from './options';
+import { toRtr, toRts } from '../verbs/qp/transitions';
+import { flag, intOption, parseOptions, stringOption, type OptionSpec } from '../core/argv';
 import type { PingpongDest } from './pingpong-wire';
 
 export const RECV_WRID = 1;
@@ -98,12 +99,11 @@ export function describeDest(label: 'local address: ' | 'remote address:', dest:
 
 /** RTR then RTS towards `dest`, with the attributes the C programs use. */
 export function connectRc(qp: QueuePair, settings: PingpongSettings, myPsn: number, dest: PingpongDest): void {
-  qp.modify({
-    qpState: QpState.RTR, pathMtu: settings.mtu, destQpNum: dest.qpn, rqPsn: dest.psn, maxDestRdAtomic: 1, minRnrTimer: 12,
-    ahAttr: { dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
-      ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) },
-  });
-  qp.modify({ qpState: QpState.RTS, timeout: 14, retryCnt: 7, rnrRetry: 7, sqPsn: myPsn, maxRdAtomic: 1 });
+  const ahAttr = { dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
+    ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) };
+  // ibv_rc_pingpong's timers and limits are the transitions' defaults.
+  toRtr(qp, QpType.RC, { destQpNum: dest.qpn, rqPsn: dest.psn, pathMtu: settings.mtu, ahAttr });
+  toRts(qp, QpType.RC, myPsn);
 }
 
 /** The C programs use the GID (a GRH) only when the peer sent one. */

@@ -3,11 +3,12 @@
  * protocol, so either side can be the C program. Each side keeps rx_depth receives posted; the client
  * sends first, and every receive answers with a send until both have done `iters` of each.
  */
-import { Access, QpState, QpType, WrOpcode } from '../verbs/constants';
+import { Access, QpType, WrOpcode } from '../verbs/constants';
 import {
   RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong,
 } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer } from './pingpong-wire';
+import { toInit } from '../verbs/qp/transitions';
 
 export async function rcPingpong(argv: string[]): Promise<number> {
   const settings = pingpongSettings(argv, 4096);
@@ -17,7 +18,7 @@ export async function rcPingpong(argv: string[]): Promise<number> {
   const cq = context.createCq(settings.rxDepth + 1, { channel: settings.events });
   const qp = pd.createQp({ sendCq: cq, qpType: QpType.RC, maxSendWr: 1, maxRecvWr: settings.rxDepth, maxSendSge: 1, maxRecvSge: 1 });
   const sendFlags = qp.query().initCap.maxInlineData >= settings.size ? { inline: true } : {};
-  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: settings.ibPort, qpAccessFlags: 0 });
+  toInit(qp, QpType.RC, { portNum: settings.ibPort, accessFlags: 0 });
 
   const postRecv = (n: number): void => qp.postRecv(Array.from({ length: n }, () => ({ wrId: RECV_WRID, sgList: [{ mr }] })));
   const postSend = (): void => qp.postSend({ wrId: SEND_WRID, opcode: WrOpcode.SEND, sgList: [{ mr }], ...sendFlags });

@@ -11,7 +11,7 @@ import type { CompletionQueue } from '../verbs/cq';
 import type { MemoryRegion } from '../verbs/mr';
 import type { ProtectionDomain } from '../verbs/pd';
 import type { QueuePair } from '../verbs/qp/qp';
-import { flag, intOption, parseOptions, stringOption } from './options';
+import { flag, intOption, parseOptions, stringOption } from '../core/argv';
 
 const INFO_BYTES = 16;
 const SQ_DEPTH = 16;

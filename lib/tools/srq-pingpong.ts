@@ -3,12 +3,13 @@
  * RC QPs (up to 256) receive through one shared receive queue; the exchange always carries 256 addresses,
  * unused ones zero, as the C program's MAX_QP does.
  */
-import { Access, QpState, QpType, WrOpcode } from '../verbs/constants';
+import { Access, QpType, WrOpcode } from '../verbs/constants';
 import {
   RECV_WRID, SEND_WRID, connectRc, describeDest, localDest, openPingpongDevice, pingpongSettings, runPingpong, type PingpongSettings,
 } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
 import type { QueuePair } from '../verbs/qp/qp';
+import { toInit } from '../verbs/qp/transitions';
 
 const MAX_QP = 256; // the C program always exchanges this many addresses
 
@@ -29,7 +30,7 @@ export async function srqPingpong(argv: string[]): Promise<number> {
   const srq = pd.createSrq({ maxWr: settings.rxDepth, maxSge: 1 });
   const qps = Array.from({ length: settings.numQp }, () => pd.createQp({ sendCq: cq, srq, qpType: QpType.RC, maxSendWr: 1, maxSendSge: 1 }));
   const inline = qps.every((qp) => qp.query().initCap.maxInlineData >= settings.size);
-  for (const qp of qps) qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: settings.ibPort, qpAccessFlags: 0 });
+  for (const qp of qps) toInit(qp, QpType.RC, { portNum: settings.ibPort, accessFlags: 0 });
 
   const postRecv = (n: number): void => srq.postRecv(Array.from({ length: n }, () => ({ wrId: RECV_WRID, sgList: [{ mr }] })));
   const postSend = (i: number): void => qps[i]!.postSend({ wrId: SEND_WRID, opcode: WrOpcode.SEND, inline, sgList: [{ mr }] });

@@ -3,10 +3,11 @@
  * go through an address handle made from the peer's LID/GID; every receive buffer starts with the 40
  * bytes the GRH may fill, and sends come from just after them, as in the C program.
  */
-import { Access, QpState, QpType, UD_GRH_BYTES, WrOpcode, mtuBytes } from '../verbs/constants';
+import { Access, QpType, UD_GRH_BYTES, WrOpcode, mtuBytes } from '../verbs/constants';
 import type { AddressHandle } from '../verbs/ah';
 import { RECV_WRID, SEND_WRID, describeDest, hasGid, localDest, openPingpongDevice, pingpongSettings, runPingpong } from './pingpong-common';
 import { exchangeAsClient, exchangeAsServer, type PingpongDest } from './pingpong-wire';
+import { toInit, toRtr, toRts } from '../verbs/qp/transitions';
 
 const QKEY = 0x11111111;
 
@@ -20,12 +21,12 @@ export async function udPingpong(argv: string[]): Promise<number> {
   const cq = context.createCq(settings.rxDepth + 1, { channel: settings.events });
   const qp = pd.createQp({ sendCq: cq, qpType: QpType.UD, maxSendWr: 1, maxRecvWr: settings.rxDepth, maxSendSge: 1, maxRecvSge: 1 });
   const inline = qp.query().initCap.maxInlineData >= settings.size;
-  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: settings.ibPort, qkey: QKEY });
+  toInit(qp, QpType.UD, { portNum: settings.ibPort, qkey: QKEY });
 
   let ah: AddressHandle | undefined;
   const connect = (me: PingpongDest, dest: PingpongDest): void => {
-    qp.modify({ qpState: QpState.RTR });
-    qp.modify({ qpState: QpState.RTS, sqPsn: me.psn });
+    toRtr(qp, QpType.UD);
+    toRts(qp, QpType.UD, me.psn);
     ah = pd.createAh({ dlid: dest.lid, sl: settings.sl, srcPathBits: 0, portNum: settings.ibPort,
       ...(hasGid(dest) ? { grh: { dgid: dest.gid, hopLimit: 1, sgidIndex: Math.max(0, settings.gidIndex) } } : {}) });
   };

@@ -63,7 +63,7 @@ test('connect() with exchanged endpoints carries traffic in both directions', as
   const cqs = [context.createCq(16, { channel: true }), context.createCq(16, { channel: true })];
   const [a, b] = cqs.map((cq) => pd.createQp({ sendCq: cq }));
   // The out-of-band exchange, as JSON would carry it between two processes.
-  const [ea, eb] = [a!, b!].map((qp) => JSON.parse(JSON.stringify(qp.endpoint())));
+  const [ea, eb] = [a!, b!].map((qp) => JSON.parse(JSON.stringify(qp.address())));
   assert.equal(ea.qpNum, a!.qpNum);
   assert.ok(ea.psn >= 0 && ea.psn < 1 << 24);
   assert.equal(ea.mtu, mtuBytes(context.queryPort(1).activeMtu));
@@ -89,8 +89,8 @@ test('a UC QP connects and writes (the transports issue builds on this)', async 
   const pd = context.allocPd();
   const cq = context.createCq(16, { channel: true });
   const [a, b] = [pd.createQp({ sendCq: cq, qpType: QpType.UC }), pd.createQp({ sendCq: cq, qpType: QpType.UC })];
-  a.connect(b.endpoint());
-  b.connect(a.endpoint());
+  a.connect(b.address());
+  b.connect(a.address());
   const source = pd.registerMemory(random(2000));
   const target = pd.registerMemory(Buffer.alloc(2000), Access.LOCAL_WRITE | Access.REMOTE_WRITE);
   a.postSend({ opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: target.remote() });

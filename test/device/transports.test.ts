@@ -71,8 +71,8 @@ test('QPs share one SRQ; the SRQ limit event fires once armed', async () => {
   const receivers = [0, 1, 2].map(() => pd.createQp({ sendCq: cq, srq }));
   const senders = [0, 1, 2].map(() => pd.createQp({ sendCq: cq }));
   receivers.forEach((qp, i) => {
-    qp.connect(senders[i]!.endpoint());
-    senders[i]!.connect(qp.endpoint());
+    qp.connect(senders[i]!.address());
+    senders[i]!.connect(qp.address());
   });
   assert.equal(receivers[0]!.srq, srq);
   assert.throws(() => receivers[0]!.postRecv({ sgList: [] }), /SRQ/);
@@ -106,8 +106,8 @@ async function windowPair() {
   const cqs = [context.createCq(64, { channel: true }), context.createCq(64, { channel: true })];
   const [a, b] = cqs.map((cq) => pd.createQp({ sendCq: cq })) as [ReturnType<ProtectionDomain['createQp']>, ReturnType<ProtectionDomain['createQp']>];
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
-  a.connect(b.endpoint(), { accessFlags: access | Access.MW_BIND });
-  b.connect(a.endpoint(), { accessFlags: access | Access.MW_BIND });
+  a.connect(b.address(), { accessFlags: access | Access.MW_BIND });
+  b.connect(a.address(), { accessFlags: access | Access.MW_BIND });
   const target = pd.registerMemory(Buffer.alloc(4096), Access.LOCAL_WRITE | Access.MW_BIND);
   const source = pd.registerMemory(random(256));
   return { context, pd, cqs, a, b, target, source };

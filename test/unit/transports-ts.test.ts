@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeImm } from '../../lib/endpoint/protocol';
 import { formatIpv6, parseGid } from '../../lib/core/gid';
-import { flag, intOption, parseOptions, stringOption } from '../../lib/tools/options';
+import { flag, intOption, parseOptions, stringOption } from '../../lib/core/argv';
 import { DEST_BYTES, formatDest, parseDest } from '../../lib/tools/pingpong-wire';
 import { decodeInfo, encodeInfo, pingData } from '../../lib/tools/rping';
 import { splitUdReceive, udReceiveBytes } from '../../lib/verbs/qp/ud';

@@ -2,6 +2,7 @@
 import { cachedKernels, ensureKernel, runInVm, type VmOptions } from './';
 import { interruptible } from './interrupt';
 import { stderrLog } from './paths';
+import { parseOptions, type OptionSpec } from '../../core/argv';
 
 const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--hosts 1|2] [--] COMMAND [ARG...]
        rdma-node vm --fetch [--kernel auto|sid|bookworm]
@@ -24,60 +25,40 @@ export interface VmArgs {
   help: boolean;
 }
 
+const vmOptions: OptionSpec[] = [
+  { long: 'kernel', value: true }, { long: 'timeout', value: true }, { long: 'memory', value: true }, { long: 'cpus', value: true },
+  { long: 'hosts', value: true }, { long: 'fetch' }, { short: 'h', long: 'help' },
+];
+
+/** Options end at the command (getopt's "+" mode): `rdma-node vm node -e ...` passes -e to node. */
 export function parseVmArgs(argv: string[]): VmArgs {
-  const args: VmArgs = { options: {}, command: [], fetch: false, help: false };
-  const number = (flag: string, value: string | undefined, integer = false): number => {
+  const { values, positionals } = parseOptions(argv, vmOptions, { stopAtOperand: true });
+  const last = (name: string): string | undefined => values.get(name)?.at(-1);
+  const number = (name: string, integer = false): number | undefined => {
+    const value = last(name);
+    if (value === undefined) return undefined;
     const n = Number(value);
-    if (value === undefined || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-      throw new Error(`${flag} needs a positive ${integer ? 'integer' : 'number'}`);
-    }
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${name} needs a positive ${integer ? 'integer' : 'number'}`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      args.command = argv.slice(i + 1);
-      break;
-    }
-    if (!arg.startsWith('-')) {
-      args.command = argv.slice(i);
-      break;
-    }
-    const value = argv[i + 1];
-    switch (arg) {
-      case '--kernel':
-        if (value !== 'auto' && value !== 'sid' && value !== 'bookworm') throw new Error('--kernel is auto, sid or bookworm');
-        args.options.kernel = value;
-        i++;
-        break;
-      case '--timeout':
-        args.options.timeoutMs = number(arg, value) * 1000;
-        i++;
-        break;
-      case '--memory':
-        args.options.memoryMiB = number(arg, value, true);
-        i++;
-        break;
-      case '--cpus':
-        args.options.cpus = number(arg, value, true);
-        i++;
-        break;
-      case '--hosts':
-        if (value !== '1' && value !== '2') throw new Error('--hosts is 1 or 2');
-        args.options.hosts = Number(value) as 1 | 2;
-        i++;
-        break;
-      case '--fetch':
-        args.fetch = true;
-        break;
-      case '-h': case '--help':
-        args.help = true;
-        break;
-      default:
-        throw new Error(`unknown option ${arg}`);
-    }
+  const options: VmOptions = {};
+  const kernel = last('kernel');
+  if (kernel !== undefined) {
+    if (kernel !== 'auto' && kernel !== 'sid' && kernel !== 'bookworm') throw new Error('--kernel is auto, sid or bookworm');
+    options.kernel = kernel;
   }
-  return args;
+  const timeout = number('timeout');
+  if (timeout !== undefined) options.timeoutMs = timeout * 1000;
+  const memory = number('memory', true);
+  if (memory !== undefined) options.memoryMiB = memory;
+  const cpus = number('cpus', true);
+  if (cpus !== undefined) options.cpus = cpus;
+  const hosts = last('hosts');
+  if (hosts !== undefined) {
+    if (hosts !== '1' && hosts !== '2') throw new Error('--hosts is 1 or 2');
+    options.hosts = Number(hosts) as 1 | 2;
+  }
+  return { options, command: positionals, fetch: values.has('fetch'), help: values.has('h') };
 }
 
 /** Downloads the kernel `runInVm` would boot (auto: sid, or bookworm if sid's cannot be fetched). */

@@ -4,7 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 
-import { Access, LinkLayer, Mtu, QpState, QpType, mtuBytes, mtuFromBytes } from '../constants';
+import { LinkLayer, Mtu, QpState, QpType, mtuBytes, mtuFromBytes } from '../constants';
 import type { CompletionQueue } from '../cq';
 import type { MemoryRegion } from '../mr';
 import type { MemoryWindow } from '../mw';
@@ -15,6 +15,7 @@ import { PreparedWorkRequests } from './prepared';
 import type { SharedReceiveQueue } from '../srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
 import { NativeObject } from '../../native/wrapper';
+import { bringUp } from './transitions';
 
 export interface QpCaps {
   maxSendWr: number;
@@ -93,8 +94,8 @@ export interface QpQueryResult extends Required<Omit<QpAttributes, 'cap'>> {
   initCap: QpCaps;
 }
 
-/** What each side tells the other out of band to connect an RC/UC QP (as ibv_rc_pingpong exchanges). */
-export interface QpEndpoint {
+/** What each side tells the other out of band to connect an RC/UC QP (ibv_rc_pingpong's "address"). */
+export interface QpAddress {
   qpNum: number;
   psn: number;
   lid: number;
@@ -129,9 +130,12 @@ export class QueuePair extends NativeObject<NativeQp> {
   readonly srq: SharedReceiveQueue | undefined;
   #psn: number = randomInt(0, 1 << 24);
 
+  readonly qpType: QpType;
+
   /** @internal Use pd.createQp() or cmId.createQp(). */
-  constructor(handle: NativeQp, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
+  constructor(handle: NativeQp, qpType: QpType, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
     super(handle);
+    this.qpType = qpType;
     this.pd = pd;
     this.sendCq = sendCq;
     this.recvCq = recvCq;
@@ -160,12 +164,13 @@ export class QueuePair extends NativeObject<NativeQp> {
     return this.handle.query() as unknown as QpQueryResult;
   }
 
+  /** The current state (one attribute queried, not all). */
   get state(): QpState {
-    return this.query().qpState;
+    return this.handle.state;
   }
 
   /** This side's connection information for the peer. */
-  endpoint(options: { portNum?: number; gidIndex?: number } = {}): QpEndpoint {
+  address(options: { portNum?: number; gidIndex?: number } = {}): QpAddress {
     const context = this.pd.context;
     const portNum = options.portNum ?? 1;
     const port = context.queryPort(portNum);
@@ -180,41 +185,19 @@ export class QueuePair extends NativeObject<NativeQp> {
     };
   }
 
-  /** Moves an RC/UC QP from RESET (or INIT) through RTR to RTS towards `remote`. */
-  connect(remote: QpEndpoint, options: ConnectOptions = {}): void {
+  /** Moves the QP from RESET (or INIT) through RTR to RTS towards `remote` (see transitions.ts). */
+  connect(remote: QpAddress, options: ConnectOptions = {}): void {
     const context = this.pd.context;
     const portNum = options.portNum ?? 1;
     const port = context.queryPort(portNum);
-    const gidIndex = options.gidIndex ?? context.defaultGidIndex(portNum);
-    const rc = this.query().qpType === QpType.RC;
-    if (this.state === QpState.RESET) {
-      const access = options.accessFlags ?? Access.LOCAL_WRITE | Access.REMOTE_WRITE | (rc ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
-      this.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum, qpAccessFlags: access });
-    }
     const mtu = Math.min(options.mtu ?? remote.mtu, remote.mtu, mtuBytes(port.activeMtu));
     const dgid = parseGid(remote.gid);
     // RoCE has no LIDs: the GRH (with the remote GID) is the address.
     const global = port.linkLayer === LinkLayer.ETHERNET || !isZeroGid(dgid);
-    this.modify({
-      qpState: QpState.RTR,
-      pathMtu: mtuEnum(mtu),
-      destQpNum: remote.qpNum,
-      rqPsn: remote.psn,
-      ...(rc ? { maxDestRdAtomic: options.maxDestRdAtomic ?? 1, minRnrTimer: options.minRnrTimer ?? 12 } : {}),
-      ahAttr: {
-        dlid: remote.lid,
-        sl: options.sl ?? 0,
-        portNum,
-        ...(global ? { grh: { dgid, sgidIndex: gidIndex, hopLimit: 1 } } : {}),
-      },
-    });
-    this.modify({
-      qpState: QpState.RTS,
-      sqPsn: this.#psn,
-      ...(rc
-        ? { timeout: options.timeout ?? 14, retryCnt: options.retryCnt ?? 7, rnrRetry: options.rnrRetry ?? 7, maxRdAtomic: options.maxRdAtomic ?? 1 }
-        : {}),
-    });
+    const grh = global ? { grh: { dgid, sgidIndex: options.gidIndex ?? context.defaultGidIndex(portNum), hopLimit: 1 } } : {};
+    const init = this.state === QpState.RESET ? { portNum, accessFlags: options.accessFlags } : undefined;
+    const path = { destQpNum: remote.qpNum, rqPsn: remote.psn, pathMtu: mtuEnum(mtu), ahAttr: { dlid: remote.lid, sl: options.sl ?? 0, portNum, ...grh } };
+    bringUp(this, this.qpType, init, this.#psn, path, options);
   }
 
   /** Posts a list of send work requests in one call. A rejected list throws RdmaError with `index`. */
