@@ -11,13 +11,11 @@ export enum MwType { TYPE_1 = 1, TYPE_2 = 2 }
 
 export class MemoryWindow extends NativeObject<NativeMw> {
   readonly pd: ProtectionDomain;
-  #rkey: number;
 
   /** @internal Use pd.allocMw(). */
   constructor(handle: NativeMw, pd: ProtectionDomain) {
     super(handle);
     this.pd = pd;
-    this.#rkey = handle.rkey;
   }
 
   get type(): MwType {
@@ -26,16 +24,12 @@ export class MemoryWindow extends NativeObject<NativeMw> {
 
   /** The rkey of the current binding (the last one bound or posted). */
   get rkey(): number {
-    return this.#rkey;
+    return this.handle.rkey;
   }
 
   /** The rkey for the next type-2 bind: same window index, next key byte (ibv_inc_rkey). */
   nextRkey(): number {
-    return ((this.#rkey & ~0xff) | ((this.#rkey + 1) & 0xff)) >>> 0;
-  }
-
-  /** @internal Records the rkey a bind gave the window. */
-  bound(rkey: number): void {
-    this.#rkey = rkey;
+    const rkey = this.rkey;
+    return ((rkey & ~0xff) | ((rkey + 1) & 0xff)) >>> 0;
   }
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "addon/errors.h"
+#include "addon/keys.h"
 
 namespace rdma {
 
@@ -47,6 +48,16 @@ bool ToBool(Napi::Value value, const std::string& name) {
 Napi::Object ToObject(Napi::Value value, const std::string& name) {
   if (!value.IsObject()) ThrowType(value.Env(), name + " must be an object");
   return value.As<Napi::Object>();
+}
+
+uint32_t PropU32(Keys& keys, Napi::Object obj, Key key, uint32_t fallback, uint32_t max) {
+  Napi::Value value = keys.Get(obj, key);
+  return value.IsUndefined() ? fallback : ToU32(value, Keys::Name(key), max);
+}
+
+uint64_t PropU64(Keys& keys, Napi::Object obj, Key key, uint64_t fallback) {
+  Napi::Value value = keys.Get(obj, key);
+  return value.IsUndefined() ? fallback : ToU64(value, Keys::Name(key));
 }
 
 bool OptionalU32(Napi::Object obj, const char* key, uint32_t* out, uint32_t max) {

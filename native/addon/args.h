@@ -19,6 +19,12 @@ Napi::Object ToObject(Napi::Value value, const std::string& name);
 uint32_t PropU32(Napi::Object obj, const char* key, uint32_t fallback, uint32_t max = UINT32_MAX);
 uint64_t PropU64(Napi::Object obj, const char* key, uint64_t fallback);
 bool PropBool(Napi::Object obj, const char* key, bool fallback);
+// The same, for the hot path's keys (addon/keys.h).
+class Keys;
+enum class Key : uint8_t;
+uint32_t PropU32(Keys& keys, Napi::Object obj, Key key, uint32_t fallback, uint32_t max = UINT32_MAX);
+uint64_t PropU64(Keys& keys, Napi::Object obj, Key key, uint64_t fallback);
+
 // Reads `key` once: false when absent, else converts it into *out.
 bool OptionalU32(Napi::Object obj, const char* key, uint32_t* out, uint32_t max = UINT32_MAX);
 

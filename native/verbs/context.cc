@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "addon/args.h"
+#include "addon/fields.h"
 #include "verbs/completion_channel.h"
 #include "verbs/cq.h"
 #include "verbs/mw.h"
@@ -111,66 +112,62 @@ Napi::Value Context::DeviceName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ibv_get_device_name(ctx_->device));
 }
 
+// ibv_query_device_ex's attributes, as ibv_devinfo -v names them (camelCase).
+#define DEV(key, member) RDMA_FIELD(ibv_device_attr_ex, key, orig_attr.member)
+#define DEV_EX(key, member) RDMA_FIELD(ibv_device_attr_ex, key, member)
+constexpr Field kDeviceFields[] = {
+    RDMA_BE64_FIELD(ibv_device_attr_ex, "nodeGuid", orig_attr.node_guid),
+    RDMA_BE64_FIELD(ibv_device_attr_ex, "sysImageGuid", orig_attr.sys_image_guid),
+    DEV("maxMrSize", max_mr_size), DEV("pageSizeCap", page_size_cap), DEV("vendorId", vendor_id),
+    DEV("vendorPartId", vendor_part_id), DEV("hwVer", hw_ver), DEV("maxQp", max_qp), DEV("maxQpWr", max_qp_wr),
+    DEV("maxSge", max_sge), DEV("maxSgeRd", max_sge_rd), DEV("maxCq", max_cq), DEV("maxCqe", max_cqe),
+    DEV("maxMr", max_mr), DEV("maxPd", max_pd), DEV("maxQpRdAtom", max_qp_rd_atom), DEV("maxEeRdAtom", max_ee_rd_atom),
+    DEV("maxResRdAtom", max_res_rd_atom), DEV("maxQpInitRdAtom", max_qp_init_rd_atom),
+    DEV("maxEeInitRdAtom", max_ee_init_rd_atom), DEV("atomicCap", atomic_cap), DEV("maxEe", max_ee),
+    DEV("maxRdd", max_rdd), DEV("maxMw", max_mw), DEV("maxRawIpv6Qp", max_raw_ipv6_qp),
+    DEV("maxRawEthyQp", max_raw_ethy_qp), DEV("maxMcastGrp", max_mcast_grp), DEV("maxMcastQpAttach", max_mcast_qp_attach),
+    DEV("maxTotalMcastQpAttach", max_total_mcast_qp_attach), DEV("maxAh", max_ah), DEV("maxSrq", max_srq),
+    DEV("maxSrqWr", max_srq_wr), DEV("maxSrqSge", max_srq_sge), DEV("maxPkeys", max_pkeys),
+    DEV("localCaAckDelay", local_ca_ack_delay), DEV("physPortCnt", phys_port_cnt),
+    DEV_EX("xrcOdpCaps", xrc_odp_caps), DEV_EX("completionTimestampMask", completion_timestamp_mask),
+    DEV_EX("hcaCoreClock", hca_core_clock), DEV_EX("maxDmSize", max_dm_size), DEV_EX("maxWqTypeRq", max_wq_type_rq),
+    DEV_EX("rawPacketCaps", raw_packet_caps),
+};
+constexpr Field kPciAtomicFields[] = {
+    RDMA_FIELD(ibv_pci_atomic_caps, "fetchAdd", fetch_add), RDMA_FIELD(ibv_pci_atomic_caps, "swap", swap),
+    RDMA_FIELD(ibv_pci_atomic_caps, "compareSwap", compare_swap),
+};
+#undef DEV
+#undef DEV_EX
+
 Napi::Value Context::QueryDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   ibv_device_attr_ex ex = {};
   int err = ibv_query_device_ex(ctx_, nullptr, &ex);
   if (err != 0) ThrowVerb(env, "ibv_query_device_ex", err);
-  const ibv_device_attr& a = ex.orig_attr;
   Napi::Object r = Napi::Object::New(env);
-  r.Set("fwVer", a.fw_ver);
-  r.Set("nodeGuid", FromU64(env, be64toh(a.node_guid)));
-  r.Set("sysImageGuid", FromU64(env, be64toh(a.sys_image_guid)));
-  r.Set("maxMrSize", FromU64(env, a.max_mr_size));
-  r.Set("pageSizeCap", FromU64(env, a.page_size_cap));
-  r.Set("vendorId", a.vendor_id);
-  r.Set("vendorPartId", a.vendor_part_id);
-  r.Set("hwVer", a.hw_ver);
-  r.Set("maxQp", a.max_qp);
-  r.Set("maxQpWr", a.max_qp_wr);
-  r.Set("deviceCapFlags", FromU64(env, ex.device_cap_flags_ex | a.device_cap_flags));
-  r.Set("maxSge", a.max_sge);
-  r.Set("maxSgeRd", a.max_sge_rd);
-  r.Set("maxCq", a.max_cq);
-  r.Set("maxCqe", a.max_cqe);
-  r.Set("maxMr", a.max_mr);
-  r.Set("maxPd", a.max_pd);
-  r.Set("maxQpRdAtom", a.max_qp_rd_atom);
-  r.Set("maxEeRdAtom", a.max_ee_rd_atom);
-  r.Set("maxResRdAtom", a.max_res_rd_atom);
-  r.Set("maxQpInitRdAtom", a.max_qp_init_rd_atom);
-  r.Set("maxEeInitRdAtom", a.max_ee_init_rd_atom);
-  r.Set("atomicCap", static_cast<int>(a.atomic_cap));
-  r.Set("maxEe", a.max_ee);
-  r.Set("maxRdd", a.max_rdd);
-  r.Set("maxMw", a.max_mw);
-  r.Set("maxRawIpv6Qp", a.max_raw_ipv6_qp);
-  r.Set("maxRawEthyQp", a.max_raw_ethy_qp);
-  r.Set("maxMcastGrp", a.max_mcast_grp);
-  r.Set("maxMcastQpAttach", a.max_mcast_qp_attach);
-  r.Set("maxTotalMcastQpAttach", a.max_total_mcast_qp_attach);
-  r.Set("maxAh", a.max_ah);
-  r.Set("maxSrq", a.max_srq);
-  r.Set("maxSrqWr", a.max_srq_wr);
-  r.Set("maxSrqSge", a.max_srq_sge);
-  r.Set("maxPkeys", a.max_pkeys);
-  r.Set("localCaAckDelay", a.local_ca_ack_delay);
-  r.Set("physPortCnt", a.phys_port_cnt);
+  SetFields(r, &ex, kDeviceFields);
+  r.Set("fwVer", ex.orig_attr.fw_ver);  // a string
+  // The capability flags the extended query adds above bit 31 come with the classic ones.
+  r.Set("deviceCapFlags", FromU64(env, ex.device_cap_flags_ex | ex.orig_attr.device_cap_flags));
   r.Set("odpCaps", OdpCaps(env, ex.odp_caps));
-  r.Set("xrcOdpCaps", ex.xrc_odp_caps);
-  r.Set("completionTimestampMask", FromU64(env, ex.completion_timestamp_mask));
-  r.Set("hcaCoreClock", FromU64(env, ex.hca_core_clock));
   Napi::Object pci_atomic = Napi::Object::New(env);
-  pci_atomic.Set("fetchAdd", ex.pci_atomic_caps.fetch_add);
-  pci_atomic.Set("swap", ex.pci_atomic_caps.swap);
-  pci_atomic.Set("compareSwap", ex.pci_atomic_caps.compare_swap);
+  SetFields(pci_atomic, &ex.pci_atomic_caps, kPciAtomicFields);
   r.Set("pciAtomicCaps", pci_atomic);
-  r.Set("maxDmSize", FromU64(env, ex.max_dm_size));
-  r.Set("maxWqTypeRq", ex.max_wq_type_rq);
-  r.Set("rawPacketCaps", ex.raw_packet_caps);
   return r;
 }
+
+#define PORT(key, member) RDMA_FIELD(ibv_port_attr, key, member)
+constexpr Field kPortFields[] = {
+    PORT("state", state), PORT("maxMtu", max_mtu), PORT("activeMtu", active_mtu), PORT("gidTblLen", gid_tbl_len),
+    PORT("portCapFlags", port_cap_flags), PORT("portCapFlags2", port_cap_flags2), PORT("maxMsgSz", max_msg_sz),
+    PORT("badPkeyCntr", bad_pkey_cntr), PORT("qkeyViolCntr", qkey_viol_cntr), PORT("pkeyTblLen", pkey_tbl_len),
+    PORT("lid", lid), PORT("smLid", sm_lid), PORT("lmc", lmc), PORT("maxVlNum", max_vl_num), PORT("smSl", sm_sl),
+    PORT("subnetTimeout", subnet_timeout), PORT("initTypeReply", init_type_reply), PORT("activeWidth", active_width),
+    PORT("activeSpeed", active_speed), PORT("physState", phys_state), PORT("linkLayer", link_layer), PORT("flags", flags),
+};
+#undef PORT
 
 Napi::Value Context::QueryPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -180,28 +177,7 @@ Napi::Value Context::QueryPort(const Napi::CallbackInfo& info) {
   int err = ibv_query_port(ctx_, static_cast<uint8_t>(port), &a);
   if (err != 0) ThrowVerb(env, "ibv_query_port", err);
   Napi::Object r = Napi::Object::New(env);
-  r.Set("state", static_cast<int>(a.state));
-  r.Set("maxMtu", static_cast<int>(a.max_mtu));
-  r.Set("activeMtu", static_cast<int>(a.active_mtu));
-  r.Set("gidTblLen", a.gid_tbl_len);
-  r.Set("portCapFlags", a.port_cap_flags);
-  r.Set("portCapFlags2", a.port_cap_flags2);
-  r.Set("maxMsgSz", a.max_msg_sz);
-  r.Set("badPkeyCntr", a.bad_pkey_cntr);
-  r.Set("qkeyViolCntr", a.qkey_viol_cntr);
-  r.Set("pkeyTblLen", a.pkey_tbl_len);
-  r.Set("lid", a.lid);
-  r.Set("smLid", a.sm_lid);
-  r.Set("lmc", a.lmc);
-  r.Set("maxVlNum", a.max_vl_num);
-  r.Set("smSl", a.sm_sl);
-  r.Set("subnetTimeout", a.subnet_timeout);
-  r.Set("initTypeReply", a.init_type_reply);
-  r.Set("activeWidth", a.active_width);
-  r.Set("activeSpeed", a.active_speed);
-  r.Set("physState", a.phys_state);
-  r.Set("linkLayer", a.link_layer);
-  r.Set("flags", a.flags);
+  SetFields(r, &a, kPortFields);
   return r;
 }
 

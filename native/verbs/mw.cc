@@ -28,14 +28,16 @@ Napi::Object Mw::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   Napi::Object object = AddonData::Get(env).mw_class.New({ConstructToken(env)});
   Mw* self = Unwrap(object);
   self->mw_ = mw;
+  self->rkey_ = mw->rkey;
   self->context_ = pd->context();
   self->context_->AddWindow(self);
   self->DependOn(pd_js, pd);
   return object;
 }
 
-void Mw::Bound(Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp) {
+void Mw::Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp) {
   bound_ = true;
+  rkey_ = rkey;
   if (mr != mr_) {
     if (mr_ != nullptr) StopDependingOn(mr_);
     DependOn(mr_js, mr);
@@ -60,7 +62,7 @@ int Mw::Destroy(CloseMode) {
 
 Napi::Value Mw::Rkey(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return Napi::Number::New(info.Env(), mw_->rkey);
+  return Napi::Number::New(info.Env(), rkey_);
 }
 
 Napi::Value Mw::Type(const Napi::CallbackInfo& info) {

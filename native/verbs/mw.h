@@ -24,7 +24,7 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   // A bind was posted: the window now uses `mr` (the device reaches its memory through the window), so it
   // holds it and closes before it, and a type-2 window closes before the QP it was bound through (a QP
   // destroyed under a bound type-2 window blocks in rxe for ~50 s).
-  void Bound(Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp);
+  void Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp);
   // A LOCAL_INV was posted for it, or a SEND_WITH_INV naming it arrived.
   void Invalidated() { bound_ = false; }
   bool bound() const { return bound_; }
@@ -37,6 +37,7 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   ibv_mw* mw_ = nullptr;
   Context* context_ = nullptr;
   bool bound_ = false;
+  uint32_t rkey_ = 0;  // of the current binding: a type-2 bind's rkey is the poster's, not in ibv_mw
   Resource* mr_ = nullptr;  // what it was last bound to
   Resource* qp_ = nullptr;
 };

@@ -9,6 +9,7 @@
 #include "verbs/post.h"
 
 #include "addon/args.h"
+#include "addon/keys.h"
 #include "addon/resource.h"
 #include "verbs/ah.h"
 #include "verbs/context.h"
@@ -99,17 +100,17 @@ void InFlight::Clear() {
 // An SGE is {mr, offset?, length?} (checked against the MR), {addr, length, lkey} (raw: the device
 // validates the lkey, so only for memory the device touches), or {buffer, offset, length} for inline
 // data that the CPU copies at post time. Each property is read once.
-static ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses,
+static ibv_sge ToSge(Keys& k, Napi::Value value, bool cpu_reads, size_t request, std::vector<ObjectUse>* uses,
                      std::vector<Napi::ArrayBuffer>* inline_buffers) {
   Napi::Env env = value.Env();
   Napi::Object js = ToObject(value, "sge");
   ibv_sge sge = {};
-  Napi::Value mr_js = js.Get("mr");
+  Napi::Value mr_js = k.Get(js, Key::mr);
   if (!mr_js.IsUndefined()) {
     Mr* mr = UnwrapTagged<Mr>(mr_js, "sge.mr");
-    uint64_t offset = PropU64(js, "offset", 0);
-    Napi::Value length_js = js.Get("length");
-    Napi::Value lkey_js = js.Get("lkey");
+    uint64_t offset = PropU64(k, js, Key::offset, 0);
+    Napi::Value length_js = k.Get(js, Key::length);
+    Napi::Value lkey_js = k.Get(js, Key::lkey);
     mr->CheckAttached(env);
     uint64_t size = mr->handle()->length;
     if (offset > size) ThrowRange(env, "sge.offset is beyond the end of the MR");
@@ -121,22 +122,22 @@ static ibv_sge ToSge(Napi::Value value, bool cpu_reads, size_t request, std::vec
     uses->push_back({request, mr, mr_js.As<Napi::Object>(), mr});
     return sge;
   }
-  Napi::Value buffer_js = js.Get("buffer");
+  Napi::Value buffer_js = k.Get(js, Key::buffer);
   if (!buffer_js.IsUndefined()) {
     if (!cpu_reads || inline_buffers == nullptr) {
       ThrowType(env, cpu_reads ? "prepared work requests take their inline data from an MR, not a buffer"
                                : "a {buffer} sge is only for inline sends; register memory for the device");
     }
-    ByteRange range = ToByteRange(buffer_js, js.Get("offset"), js.Get("length"));
+    ByteRange range = ToByteRange(buffer_js, k.Get(js, Key::offset), k.Get(js, Key::length));
     sge.addr = reinterpret_cast<uintptr_t>(range.data);
     sge.length = static_cast<uint32_t>(range.length);
     inline_buffers->push_back(range.buffer);
     return sge;
   }
   if (cpu_reads) ThrowType(env, "inline data must come from an MR or a buffer, not a raw address");
-  sge.addr = ToU64(js.Get("addr"), "sge.addr");
-  sge.length = ToU32(js.Get("length"), "sge.length");
-  sge.lkey = ToU32(js.Get("lkey"), "sge.lkey");
+  sge.addr = ToU64(k.Get(js, Key::addr), "sge.addr");
+  sge.length = ToU32(k.Get(js, Key::length), "sge.length");
+  sge.lkey = ToU32(k.Get(js, Key::lkey), "sge.lkey");
   return sge;
 }
 
@@ -158,26 +159,27 @@ static Napi::Array ToList(Napi::Value value, const char* name, uint32_t max, con
   throw error;
 }
 
-static void ParseSgList(Napi::Object wr, bool cpu_reads, size_t request, const QueueLimits& limits,
+static void ParseSgList(Keys& k, Napi::Object wr, bool cpu_reads, size_t request, const QueueLimits& limits,
                         std::vector<ObjectUse>* uses, std::vector<Napi::ArrayBuffer>* inline_buffers,
                         std::vector<ibv_sge>* out) {
-  Napi::Value sg_list = wr.Get("sgList");
+  Napi::Value sg_list = k.Get(wr, Key::sgList);
   if (sg_list.IsUndefined()) return;
   Napi::Array array = ToList(sg_list, "sgList", limits.max_sge, "request of this queue (maxSge)");
   out->reserve(array.Length());
-  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(array.Get(j), cpu_reads, request, uses, inline_buffers));
+  for (uint32_t j = 0; j < array.Length(); j++) out->push_back(ToSge(k, array.Get(j), cpu_reads, request, uses, inline_buffers));
 }
 
 void ParseRecvList(Napi::Value value, const QueueLimits& limits, RecvList* out) {
+  Keys k(value.Env());
   Napi::Array list = ToList(value, "workRequests", limits.max_wr, "post to this receive queue");
   size_t count = list.Length();
   out->sges.resize(count);
   out->wrs.resize(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Object js = ToObject(list.Get(i), "work request");
-    ParseSgList(js, false, i, limits, &out->uses, nullptr, &out->sges[i]);
+    ParseSgList(k, js, false, i, limits, &out->uses, nullptr, &out->sges[i]);
     ibv_recv_wr& wr = out->wrs[i];
-    wr.wr_id = PropU64(js, "wrId", 0);
+    wr.wr_id = PropU64(k, js, Key::wrId, 0);
     wr.next = i + 1 < count ? &out->wrs[i + 1] : nullptr;
     wr.sg_list = out->sges[i].data();
     wr.num_sge = static_cast<int>(out->sges[i].size());
@@ -185,14 +187,14 @@ void ParseRecvList(Napi::Value value, const QueueLimits& limits, RecvList* out) 
 }
 
 // The type-2 window bind of an IBV_WR_BIND_MW request: {mw, rkey, mr, offset, length, access}.
-static void ParseBind(Napi::Object js, size_t request, SendList* out, ibv_send_wr* wr) {
-  Napi::Object bind = ToObject(js.Get("bind"), "bind");
-  Napi::Value mw_js = bind.Get("mw");
-  Napi::Value mr_js = bind.Get("mr");
-  uint64_t offset = PropU64(bind, "offset", 0);
-  Napi::Value length_js = bind.Get("length");
-  uint32_t rkey = ToU32(bind.Get("rkey"), "bind.rkey");
-  uint32_t access = PropU32(bind, "access", 0);
+static void ParseBind(Keys& k, Napi::Object js, size_t request, SendList* out, ibv_send_wr* wr) {
+  Napi::Object bind = ToObject(k.Get(js, Key::bind), "bind");
+  Napi::Value mw_js = k.Get(bind, Key::mw);
+  Napi::Value mr_js = k.Get(bind, Key::mr);
+  uint64_t offset = PropU64(k, bind, Key::offset, 0);
+  Napi::Value length_js = k.Get(bind, Key::length);
+  uint32_t rkey = ToU32(k.Get(bind, Key::rkey), "bind.rkey");
+  uint32_t access = PropU32(k, bind, Key::access, 0);
   Mw* mw = UnwrapOpen<Mw>(mw_js, "bind.mw");
   Mr* mr = UnwrapOpen<Mr>(mr_js, "bind.mr");
   uint64_t size = mr->handle()->length;
@@ -206,7 +208,7 @@ static void ParseBind(Napi::Object js, size_t request, SendList* out, ibv_send_w
   wr->bind_mw.bind_info.mw_access_flags = access;
   out->uses.push_back({request, mw, mw_js.As<Napi::Object>(), nullptr});
   out->uses.push_back({request, mr, mr_js.As<Napi::Object>(), mr});
-  out->binds.push_back({request, mw, mr, mr_js.As<Napi::Object>()});
+  out->binds.push_back({request, mw, rkey, mr, mr_js.As<Napi::Object>()});
 }
 
 uint64_t ExtendedSendOps(ibv_qp_type type) {
@@ -241,6 +243,7 @@ static void CheckInvalidation(Napi::Env env, const QueueLimits& limits, uint32_t
 //   remoteQkey, bind}] → a linked list ready for ibv_post_send.
 void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, bool prepared) {
   Napi::Env env = value.Env();
+  Keys k(env);
   Napi::Array list = ToList(value, "workRequests", limits.max_wr, "post to this send queue");
   size_t count = list.Length();
   out->sges.resize(count);
@@ -248,19 +251,19 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
   for (uint32_t i = 0; i < count; i++) {
     Napi::Object js = ToObject(list.Get(i), "work request");
     ibv_send_wr& wr = out->wrs[i];
-    wr.wr_id = PropU64(js, "wrId", 0);
-    uint32_t opcode = ToU32(js.Get("opcode"), "opcode");
+    wr.wr_id = PropU64(k, js, Key::wrId, 0);
+    uint32_t opcode = ToU32(k.Get(js, Key::opcode), "opcode");
     if (!KnownSendOpcode(opcode)) ThrowRange(env, "opcode " + std::to_string(opcode) + " is not a supported ibv_wr_opcode");
     if (limits.extended_ops != 0 && (limits.extended_ops & ExtendedOpBit(opcode)) == 0) {
       // ibv_wr_* has no entry for it: the provider's function pointer would be null.
       ThrowVerb(env, "ibv_wr_start", EOPNOTSUPP, "this QP type has no opcode " + std::to_string(opcode) + " in the extended post API");
     }
     wr.opcode = static_cast<ibv_wr_opcode>(opcode);
-    wr.send_flags = PropU32(js, "sendFlags", 0);
+    wr.send_flags = PropU32(k, js, Key::sendFlags, 0);
     bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
     // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
     // keeps alive, never from a bare buffer.
-    ParseSgList(js, inline_data, i, limits, &out->uses, prepared ? nullptr : &out->inline_buffers, &out->sges[i]);
+    ParseSgList(k, js, inline_data, i, limits, &out->uses, prepared ? nullptr : &out->inline_buffers, &out->sges[i]);
     if (inline_data) {
       uint64_t total = 0;
       for (const ibv_sge& sge : out->sges[i]) total += sge.length;
@@ -273,31 +276,31 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
     wr.sg_list = out->sges[i].data();
     wr.num_sge = static_cast<int>(out->sges[i].size());
     if (opcode == IBV_WR_SEND_WITH_INV || opcode == IBV_WR_LOCAL_INV) {
-      wr.invalidate_rkey = ToU32(js.Get("invalidateRkey"), "invalidateRkey");
+      wr.invalidate_rkey = ToU32(k.Get(js, Key::invalidateRkey), "invalidateRkey");
     } else {
-      wr.imm_data = htonl(PropU32(js, "immData", 0));
+      wr.imm_data = htonl(PropU32(k, js, Key::immData, 0));
     }
     switch (opcode) {
       case IBV_WR_ATOMIC_CMP_AND_SWP: case IBV_WR_ATOMIC_FETCH_AND_ADD:
-        wr.wr.atomic.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-        wr.wr.atomic.rkey = ToU32(js.Get("rkey"), "rkey");
-        wr.wr.atomic.compare_add = ToU64(js.Get("compareAdd"), "compareAdd");
-        wr.wr.atomic.swap = PropU64(js, "swap", 0);
+        wr.wr.atomic.remote_addr = ToU64(k.Get(js, Key::remoteAddr), "remoteAddr");
+        wr.wr.atomic.rkey = ToU32(k.Get(js, Key::rkey), "rkey");
+        wr.wr.atomic.compare_add = ToU64(k.Get(js, Key::compareAdd), "compareAdd");
+        wr.wr.atomic.swap = PropU64(k, js, Key::swap, 0);
         break;
       case IBV_WR_RDMA_WRITE: case IBV_WR_RDMA_WRITE_WITH_IMM: case IBV_WR_RDMA_READ:
-        wr.wr.rdma.remote_addr = ToU64(js.Get("remoteAddr"), "remoteAddr");
-        wr.wr.rdma.rkey = ToU32(js.Get("rkey"), "rkey");
+        wr.wr.rdma.remote_addr = ToU64(k.Get(js, Key::remoteAddr), "remoteAddr");
+        wr.wr.rdma.rkey = ToU32(k.Get(js, Key::rkey), "rkey");
         break;
       case IBV_WR_BIND_MW:
-        ParseBind(js, i, out, &wr);
+        ParseBind(k, js, i, out, &wr);
         break;
       default:
         break;
     }
     if (limits.qp_type == IBV_QPT_UD) {
-      Napi::Value ah_js = js.Get("ah");
-      uint32_t remote_qpn = ToU32(js.Get("remoteQpn"), "remoteQpn", 0xffffff);
-      uint32_t remote_qkey = ToU32(js.Get("remoteQkey"), "remoteQkey");
+      Napi::Value ah_js = k.Get(js, Key::ah);
+      uint32_t remote_qpn = ToU32(k.Get(js, Key::remoteQpn), "remoteQpn", 0xffffff);
+      uint32_t remote_qkey = ToU32(k.Get(js, Key::remoteQkey), "remoteQkey");
       Ah* ah = UnwrapOpen<Ah>(ah_js, "ah");
       wr.wr.ud.ah = ah->handle();
       wr.wr.ud.remote_qpn = remote_qpn;
@@ -330,7 +333,7 @@ void CheckParsed(Napi::Env env, const SendList& list) {
 
 void RecordWindows(const SendList& list, size_t posted, Context* context, Resource* qp, Napi::Object qp_js) {
   for (const SendList::Bind& bind : list.binds) {
-    if (bind.request < posted) bind.mw->Bound(bind.mr_js, bind.mr, qp_js, qp);
+    if (bind.request < posted) bind.mw->Bound(bind.rkey, bind.mr_js, bind.mr, qp_js, qp);
   }
   for (const auto& [request, rkey] : list.invalidations) {
     if (request >= posted) continue;

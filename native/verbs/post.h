@@ -111,6 +111,7 @@ struct SendList {
   struct Bind {
     size_t request;
     Mw* mw;
+    uint32_t rkey;
     Mr* mr;
     Napi::Object mr_js;
   };

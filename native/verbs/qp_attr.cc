@@ -6,6 +6,7 @@
 
 #include "addon/args.h"
 #include "addon/errors.h"
+#include "addon/fields.h"
 
 namespace rdma {
 
@@ -45,20 +46,19 @@ Napi::Object AhAttrToJs(Napi::Env env, const ibv_ah_attr& ah) {
   return js;
 }
 
-// The scalar fields of ibv_qp_attr, written once for both directions: the JS name, where the field is,
+// The scalar fields of ibv_qp_attr, written once for both directions: where each is (addon/fields.h),
 // its attribute-mask bit and its range. Alternate-path fields go with altAhAttr; read-only ones are only
 // reported.
 enum class FieldUse { kModify, kAltPath, kReported };
 struct QpAttrField {
-  const char* key;
-  size_t offset, size;
+  Field field;
   int mask;
   uint32_t min, max;
   FieldUse use;
   uint32_t fallback;  // alternate-path fields not given with altAhAttr
 };
 #define QP_FIELD(key, member, mask, min, max, use, fallback) \
-  { key, offsetof(ibv_qp_attr, member), sizeof(ibv_qp_attr::member), mask, min, max, FieldUse::use, fallback }
+  { RDMA_FIELD(ibv_qp_attr, key, member), mask, min, max, FieldUse::use, fallback }
 constexpr QpAttrField kQpAttrFields[] = {
     QP_FIELD("qpState", qp_state, IBV_QP_STATE, 0, IBV_QPS_ERR, kModify, 0),
     QP_FIELD("curQpState", cur_qp_state, IBV_QP_CUR_STATE, 0, IBV_QPS_ERR, kModify, 0),
@@ -86,24 +86,6 @@ constexpr QpAttrField kQpAttrFields[] = {
 };
 #undef QP_FIELD
 
-static void StoreField(ibv_qp_attr* attr, const QpAttrField& field, uint32_t value) {
-  auto* at = reinterpret_cast<uint8_t*>(attr) + field.offset;
-  if (field.size == 1) *at = static_cast<uint8_t>(value);
-  uint16_t half = static_cast<uint16_t>(value);
-  if (field.size == 2) memcpy(at, &half, 2);
-  if (field.size == 4) memcpy(at, &value, 4);  // uint32_t and the enums
-}
-
-static uint32_t LoadField(const ibv_qp_attr& attr, const QpAttrField& field) {
-  const auto* at = reinterpret_cast<const uint8_t*>(&attr) + field.offset;
-  if (field.size == 1) return *at;
-  uint16_t half = 0;
-  uint32_t word = 0;
-  if (field.size == 2) memcpy(&half, at, 2);
-  if (field.size == 4) memcpy(&word, at, 4);
-  return field.size == 2 ? half : word;
-}
-
 // Each key is read once (a getter runs once); an absent key leaves its field and mask bit unset.
 int QpAttrFromJs(Napi::Object js, ibv_qp_attr* a) {
   Napi::Env env = js.Env();
@@ -111,12 +93,12 @@ int QpAttrFromJs(Napi::Object js, ibv_qp_attr* a) {
   Napi::Value alt = js.Get("altAhAttr");
   for (const QpAttrField& field : kQpAttrFields) {
     if (field.use == FieldUse::kReported) continue;
-    Napi::Value value = js.Get(field.key);
+    Napi::Value value = js.Get(field.field.key);
     if (field.use == FieldUse::kAltPath && alt.IsUndefined()) continue;
     if (value.IsUndefined() && field.use == FieldUse::kModify) continue;
-    uint32_t number = value.IsUndefined() ? field.fallback : ToU32(value, field.key, field.max);
-    if (number < field.min) ThrowRange(env, std::string(field.key) + " must be at least " + std::to_string(field.min));
-    StoreField(a, field, number);
+    uint32_t number = value.IsUndefined() ? field.fallback : ToU32(value, field.field.key, field.max);
+    if (number < field.min) ThrowRange(env, std::string(field.field.key) + " must be at least " + std::to_string(field.min));
+    StoreU32(a, field.field, number);
     mask |= field.mask;
   }
   Napi::Value ah = js.Get("ahAttr");
@@ -147,7 +129,7 @@ Napi::Object QpCapToJs(Napi::Env env, const ibv_qp_cap& cap) {
 
 Napi::Object QpAttrToJs(Napi::Env env, const ibv_qp_attr& a, const ibv_qp_init_attr& init) {
   Napi::Object js = Napi::Object::New(env);
-  for (const QpAttrField& field : kQpAttrFields) js.Set(field.key, LoadField(a, field));
+  for (const QpAttrField& field : kQpAttrFields) js.Set(field.field.key, LoadU32(&a, field.field));
   js.Set("cap", QpCapToJs(env, a.cap));
   js.Set("ahAttr", AhAttrToJs(env, a.ah_attr));
   js.Set("altAhAttr", AhAttrToJs(env, a.alt_ah_attr));

@@ -204,14 +204,11 @@ export class QueuePair extends NativeObject<NativeQp> {
   postSend(workRequests: SendWorkRequest | SendWorkRequest[]): void {
     const list = Array.isArray(workRequests) ? workRequests : [workRequests];
     this.handle.postSend(list.map(toNativeSendWr));
-    for (const wr of list) wr.bind?.mw.bound(wr.bind.rkey);
   }
 
   /** Binds a type-1 window to part of `bind.mr` (a completion follows unless signaled: false); returns its new rkey. */
   bindMw(mw: MemoryWindow, bind: { mr: MemoryRegion; offset?: number; length?: number; access?: number; wrId?: bigint | number; signaled?: boolean }): number {
-    const rkey = this.handle.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
-    mw.bound(rkey);
-    return rkey;
+    return this.handle.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {
