@@ -313,7 +313,9 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
     const ibv_send_wr& wr = out->wrs[i];
     if (wr.opcode != IBV_WR_LOCAL_INV && wr.opcode != IBV_WR_SEND_WITH_INV) continue;
     CheckInvalidation(env, limits, wr.invalidate_rkey, *out);
-    if (wr.opcode == IBV_WR_LOCAL_INV) out->invalidations.emplace_back(i, wr.invalidate_rkey);
+    // A SEND_WITH_INV naming one of this context's windows invalidates it at the receiver, here: rxe's
+    // receive completion does not say so (no IBV_WC_WITH_INV), so it is recorded at the post.
+    out->invalidations.emplace_back(i, wr.invalidate_rkey);
   }
 }
 

@@ -116,7 +116,7 @@ struct SendList {
     Napi::Object mr_js;
   };
   std::vector<Bind> binds;
-  std::vector<std::pair<size_t, uint32_t>> invalidations;  // LOCAL_INV requests and the rkeys they name
+  std::vector<std::pair<size_t, uint32_t>> invalidations;  // LOCAL_INV and SEND_WITH_INV requests and their rkeys
 };
 // [{wrId, opcode, sendFlags, sgList, ...}] → a linked list ready for ibv_post_send. `prepared`: the list is
 // kept and posted again later (qp.prepareSend), so inline data must come from an MR.

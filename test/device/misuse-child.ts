@@ -90,6 +90,17 @@ const cases: Record<string, Case> = {
     if (pollCompletions(p, 2).some((status) => status !== 'SUCCESS')) throw new Error('bind and invalidate did not both succeed');
     p.qps[0].postSend([{ opcode: WrOpcode.LOCAL_INV, invalidateRkey: rkey }]);
   },
+  "LOCAL_INV of a type-2 window the peer's SEND_WITH_INV invalidated": ({ pair: p }) => {
+    const mw = p.pd.allocMw(MwType.TYPE_2);
+    const mr = p.pd.registerMemory(Buffer.alloc(4096), Access.LOCAL_WRITE | Access.MW_BIND | Access.REMOTE_WRITE);
+    const rkey = mw.nextRkey();
+    p.qps[1].postSend([{ wrId: 1, opcode: WrOpcode.BIND_MW, bind: { mw, rkey, mr, access: Access.REMOTE_WRITE } }]);
+    p.qps[1].postRecv([{ wrId: 2, sgList: [] }]);
+    if (pollCompletions({ ...p, cqs: [p.cqs[1], p.cqs[0]] }, 1)[1] !== 'SUCCESS') throw new Error('the bind failed');
+    p.qps[0].postSend([{ wrId: 3, opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: rkey, sgList: [] }]);
+    if (pollCompletions(p, 1)[3] !== 'SUCCESS') throw new Error('the SEND_WITH_INV failed');
+    p.qps[1].postSend([{ opcode: WrOpcode.LOCAL_INV, invalidateRkey: rkey }]);
+  },
   'SEND_WITH_INV naming an unbound window of the receiver': ({ pair: p }) => {
     const mw = p.pd.allocMw(MwType.TYPE_2);
     p.qps[0].postSend([{ opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: mw.rkey, sgList: [] }]);
