@@ -1,6 +1,12 @@
 #include "addon/fields.h"
 
+#include "addon/args.h"
+
 namespace rdma {
+
+uint32_t ReadField(Napi::Object in, const InputField& field) {
+  return PropU32(in, field.field.key, field.fallback, field.max);
+}
 
 uint32_t LoadU32(const void* base, const Field& field) {
   const auto* at = static_cast<const uint8_t*>(base) + field.offset;

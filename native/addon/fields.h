@@ -28,6 +28,17 @@ struct Field {
 #define RDMA_BE64_FIELD(Struct, key, member) \
   rdma::Field { key, offsetof(Struct, member), 8, rdma::Field::Kind::kBe64 }
 
+// A field read from JS: absent is `fallback`, above `max` a RangeError.
+struct InputField {
+  Field field;
+  uint32_t max;
+  uint32_t fallback;
+};
+
+// Each field of the table from in[key], read once.
+template <size_t N>
+void ReadFields(Napi::Object in, void* base, const InputField (&fields)[N]);
+
 // The unsigned value of a field of at most 4 bytes.
 uint32_t LoadU32(const void* base, const Field& field);
 void StoreU32(void* base, const Field& field, uint32_t value);
@@ -47,6 +58,19 @@ void SetFields(Napi::Object out, const void* base, const Field (&fields)[N]) {
     if (field.kind == Field::Kind::kBe64) value = be64toh(value);
     out.Set(field.key, Napi::BigInt::New(env, value));
   }
+}
+
+uint32_t ReadField(Napi::Object in, const InputField& field);
+
+template <size_t N>
+void ReadFields(Napi::Object in, void* base, const InputField (&fields)[N]) {
+  for (const InputField& field : fields) StoreU32(base, field.field, ReadField(in, field));
+}
+
+// The same table back to JS (every input field fits a number).
+template <size_t N>
+void SetFields(Napi::Object out, const void* base, const InputField (&fields)[N]) {
+  for (const InputField& field : fields) out.Set(field.field.key, Napi::Number::New(out.Env(), LoadU32(base, field.field)));
 }
 
 }  // namespace rdma

@@ -10,37 +10,38 @@
 
 namespace rdma {
 
+// Address vectors: {dlid, sl, srcPathBits, staticRate, portNum, grh?: {dgid, flowLabel, sgidIndex, hopLimit,
+// trafficClass}}, with their ranges and defaults.
+constexpr InputField kAhFields[] = {
+    {RDMA_FIELD(ibv_ah_attr, "dlid", dlid), UINT16_MAX, 0}, {RDMA_FIELD(ibv_ah_attr, "sl", sl), 15, 0},
+    {RDMA_FIELD(ibv_ah_attr, "srcPathBits", src_path_bits), 127, 0},
+    {RDMA_FIELD(ibv_ah_attr, "staticRate", static_rate), UINT8_MAX, 0},
+    {RDMA_FIELD(ibv_ah_attr, "portNum", port_num), UINT8_MAX, 1},
+};
+constexpr InputField kGrhFields[] = {
+    {RDMA_FIELD(ibv_global_route, "flowLabel", flow_label), 0xfffff, 0},
+    {RDMA_FIELD(ibv_global_route, "sgidIndex", sgid_index), UINT8_MAX, 0},
+    {RDMA_FIELD(ibv_global_route, "hopLimit", hop_limit), UINT8_MAX, 1},
+    {RDMA_FIELD(ibv_global_route, "trafficClass", traffic_class), UINT8_MAX, 0},
+};
+
 void AhAttrFromJs(Napi::Object js, ibv_ah_attr* ah) {
-  ah->dlid = static_cast<uint16_t>(PropU32(js, "dlid", 0, UINT16_MAX));
-  ah->sl = static_cast<uint8_t>(PropU32(js, "sl", 0, 15));
-  ah->src_path_bits = static_cast<uint8_t>(PropU32(js, "srcPathBits", 0, 127));
-  ah->static_rate = static_cast<uint8_t>(PropU32(js, "staticRate", 0, UINT8_MAX));
-  ah->port_num = static_cast<uint8_t>(PropU32(js, "portNum", 1, UINT8_MAX));
+  ReadFields(js, ah, kAhFields);
   Napi::Value grh_value = js.Get("grh");
   ah->is_global = grh_value.IsUndefined() ? 0 : 1;
   if (!ah->is_global) return;
   Napi::Object grh = ToObject(grh_value, "grh");
   memcpy(ah->grh.dgid.raw, ToFixedBytes(grh.Get("dgid"), 16, "grh.dgid"), 16);
-  ah->grh.flow_label = PropU32(grh, "flowLabel", 0, 0xfffff);
-  ah->grh.sgid_index = static_cast<uint8_t>(PropU32(grh, "sgidIndex", 0, UINT8_MAX));
-  ah->grh.hop_limit = static_cast<uint8_t>(PropU32(grh, "hopLimit", 1, UINT8_MAX));
-  ah->grh.traffic_class = static_cast<uint8_t>(PropU32(grh, "trafficClass", 0, UINT8_MAX));
+  ReadFields(grh, &ah->grh, kGrhFields);
 }
 
 Napi::Object AhAttrToJs(Napi::Env env, const ibv_ah_attr& ah) {
   Napi::Object js = Napi::Object::New(env);
-  js.Set("dlid", ah.dlid);
-  js.Set("sl", ah.sl);
-  js.Set("srcPathBits", ah.src_path_bits);
-  js.Set("staticRate", ah.static_rate);
-  js.Set("portNum", ah.port_num);
+  SetFields(js, &ah, kAhFields);
   if (ah.is_global) {
     Napi::Object grh = Napi::Object::New(env);
     grh.Set("dgid", Napi::Buffer<uint8_t>::Copy(env, ah.grh.dgid.raw, 16));
-    grh.Set("flowLabel", ah.grh.flow_label);
-    grh.Set("sgidIndex", ah.grh.sgid_index);
-    grh.Set("hopLimit", ah.grh.hop_limit);
-    grh.Set("trafficClass", ah.grh.traffic_class);
+    SetFields(grh, &ah.grh, kGrhFields);
     js.Set("grh", grh);
   }
   return js;
