@@ -341,6 +341,10 @@ export interface NativeBinding {
   allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
   createRegistrationCache(pd: NativePd, options: NativeRegistrationCacheOptions): NativeRegistrationCache;
   monitorStatus(): NativeMonitorStatus;
+  processRead(pid: number, remote: { addr: bigint; length: bigint | number }[], target: ArrayBuffer, offset: number, length: number): number;
+  processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;
+  allowPtracer(pid: number): void;
+  addressOf(buffer: ArrayBuffer, offset: number): bigint;
   testing: NativeTesting;
 }
 

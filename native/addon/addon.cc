@@ -8,6 +8,7 @@
 #include "addon/errors.h"
 #include "cm/cm.h"
 #include "memory/alloc.h"
+#include "memory/cma.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
 #include "verbs/ah.h"
@@ -70,6 +71,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
   exports.Set("createRegistrationCache", Napi::Function::New(env, RegistrationCache::Create, "createRegistrationCache"));
   exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
+  exports.Set("processRead", Napi::Function::New(env, ProcessRead, "processRead"));
+  exports.Set("processWrite", Napi::Function::New(env, ProcessWrite, "processWrite"));
+  exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer, "allowPtracer"));
+  exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("testing", TestingExports(env));
   return exports;
 }
