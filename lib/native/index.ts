@@ -332,6 +332,19 @@ export interface NativeTesting {
   benchMunmap(size: number, monitored: boolean, iterations: number): number;
 }
 
+export interface NativeSegment extends NativeResource {
+  readonly id: string;
+  readonly size: number;
+  attach(offset: number, length: number): NativeMappedBuffer;
+  remove(): void;
+}
+
+export interface NativeSegmentAccess extends NativeResource {
+  readonly size: number;
+  readonly writable: boolean;
+  attach(offset: number, length: number): NativeMappedBuffer;
+}
+
 export interface NativeBinding {
   benchRun(spec: NativeBenchSpec, progress?: (done: number) => void): NativeBenchResult;
   createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
@@ -341,6 +354,8 @@ export interface NativeBinding {
   allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
   createRegistrationCache(pd: NativePd, options: NativeRegistrationCacheOptions): NativeRegistrationCache;
   monitorStatus(): NativeMonitorStatus;
+  makeSegment(size: number, mode: number): NativeSegment;
+  getSegment(segid: string, writable: boolean, listener: (reason: 'removed' | 'owner-exited') => void): NativeSegmentAccess;
   processRead(pid: number, remote: { addr: bigint; length: bigint | number }[], target: ArrayBuffer, offset: number, length: number): number;
   processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;
   allowPtracer(pid: number): void;

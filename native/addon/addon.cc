@@ -9,6 +9,7 @@
 #include "cm/cm.h"
 #include "memory/alloc.h"
 #include "memory/cma.h"
+#include "memory/segment.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
 #include "verbs/ah.h"
@@ -60,6 +61,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->cm_id_class = Napi::Persistent(CmId::Define(env));
   data->mapped_buffer_class = Napi::Persistent(MappedBuffer::Define(env));
   data->registration_cache_class = Napi::Persistent(RegistrationCache::Define(env));
+  data->segment_class = Napi::Persistent(Segment::Define(env));
+  data->segment_access_class = Napi::Persistent(SegmentAccess::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
@@ -71,6 +74,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
   exports.Set("createRegistrationCache", Napi::Function::New(env, RegistrationCache::Create, "createRegistrationCache"));
   exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));
+  exports.Set("makeSegment", Napi::Function::New(env, Segment::Make, "makeSegment"));
+  exports.Set("getSegment", Napi::Function::New(env, SegmentAccess::Get, "getSegment"));
   exports.Set("processRead", Napi::Function::New(env, ProcessRead, "processRead"));
   exports.Set("processWrite", Napi::Function::New(env, ProcessWrite, "processWrite"));
   exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer, "allowPtracer"));

@@ -43,6 +43,8 @@ void FdPoller::Start() {
   });
 }
 
+void FdPoller::Unref() { uv_unref(reinterpret_cast<uv_handle_t*>(handle_)); }
+
 void FdPoller::Stop() {
   if (!active_) return;
   active_ = false;

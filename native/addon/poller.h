@@ -20,6 +20,8 @@ class FdPoller {
   void Start();
   void Stop();
   bool active() const { return active_; }
+  // An unreferenced watch does not keep the event loop alive (as a socket's unref()).
+  void Unref();
 
  private:
   uv_poll_t* handle_ = nullptr;  // freed by uv_close's callback, which may run after this object is gone

@@ -89,13 +89,31 @@ Napi::Value MappedBuffer::Allocate(const Napi::CallbackInfo& info) {
   }
   if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
   if (huge == HugePages::kTransparent) madvise(memory, map_length, MADV_HUGEPAGE);
-  Napi::Object object = AddonData::Get(env).mapped_buffer_class.New({ConstructToken(env)});
+  return Adopt(env, memory, size, map_length, huge == HugePages::kHugetlb ? kHugePage : kPage, huge);
+}
+
+Napi::Object MappedBuffer::MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, bool writable) {
+  if (offset % kPage != 0) ThrowRange(env, "offset must be a multiple of the page size (4096)");
+  size_t map_length = RoundUp(length, kPage);
+  void* memory = mmap(nullptr, map_length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, static_cast<off_t>(offset));
+  if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
+  return Adopt(env, memory, length, map_length, kPage, HugePages::kNone);
+}
+
+Napi::Object MappedBuffer::Adopt(Napi::Env env, void* memory, size_t length, size_t map_length, size_t page, HugePages huge) {
+  Napi::Object object;
+  try {
+    object = AddonData::Get(env).mapped_buffer_class.New({ConstructToken(env)});
+  } catch (...) {
+    munmap(memory, map_length);
+    throw;
+  }
   MappedBuffer* self = Unwrap(object);
   self->registry_ = AddonData::Get(env).memory;
   self->reservation_ = new Reservation{reinterpret_cast<uintptr_t>(memory), map_length, self->registry_};
-  self->length_ = size;
+  self->length_ = length;
   self->map_length_ = map_length;
-  self->page_size_ = huge == HugePages::kHugetlb ? kHugePage : kPage;
+  self->page_size_ = page;
   self->huge_ = huge;
   self->mapped_ = true;
   self->Track(true);

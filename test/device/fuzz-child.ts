@@ -153,6 +153,13 @@ const targets: Record<string, Target> = {
   RegistrationCache: { make: (t) => ({ object: t.pair.pd.createRegistrationCache(), parent: () => t.pair.pd.close() }) },
   MappedBuffer: { make: () => ({ object: rdma.allocate(8192) }) },
   CmId: { make: () => ({ object: CmId.create() }) },
+  Segment: { make: () => ({ object: rdma.makeSegment(16_384) }) },
+  SegmentAccess: {
+    make: () => {
+      const segment = rdma.makeSegment(16_384);
+      return { object: rdma.getSegment(segment.id, { access: 'rdwr' }), parent: () => segment.close() };
+    },
+  },
 };
 
 /** The package's functions, with the same matrix. */

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+
+import { Access, WrOpcode, getSegment, makeSegment, type RdmaError } from '../../lib';
+import { pair } from '../support/fixture';
+import { patternByte } from '../support/segment-peer';
+
+// Segments between processes (segment-peer.ts runs each peer), every byte checked. As root in the VM,
+// with peers as nobody where the permit is what is tested.
+const peer = join(__dirname, '..', 'support', 'segment-peer.js');
+const NOBODY = 65_534;
+
+function fill(bytes: Uint8Array, seed: number, base = 0): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i] = patternByte(seed, base + i);
+}
+
+function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
+  let bad = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== patternByte(seed, base + i)) bad++;
+  return bad;
+}
+
+/** Runs a peer to its end: its last output line, status and signal. */
+async function runPeer(args: string[], uid?: number): Promise<{ line: string; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [peer, ...args], { uid, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  return { line: stdout.trim().split('\n').at(-1) ?? '', status, signal, stderr };
+}
+
+/** A long-running peer: resolves once it printed its first line. */
+async function startPeer(args: string[]): Promise<{ first: string; next(): Promise<string>; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, [peer, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = (await lines.next()).value as string;
+  return { first, child, next: async () => ((await lines.next()).value as string) ?? '' };
+}
+
+test('8 processes attach one segment: readers see every byte, concurrent writers to disjoint ranges all land', async () => {
+  const size = 8 * 65_536;
+  using segment = makeSegment(size);
+  using own = segment.attach();
+  fill(own.bytes, 1);
+  const readers = await Promise.all(Array.from({ length: 8 }, (_, i) => runPeer(['read', segment.id, String(i * 65_536), '65536', '1'])));
+  assert.deepEqual(readers.map((r) => r.line), Array(8).fill('ok'));
+  const writers = await Promise.all(Array.from({ length: 8 }, (_, i) => runPeer(['write', segment.id, String(i * 65_536), '65536', String(10 + i)])));
+  assert.deepEqual(writers.map((w) => w.line), Array(8).fill('written'));
+  for (let i = 0; i < 8; i++) assert.equal(mismatches(own.bytes.subarray(i * 65_536, (i + 1) * 65_536), 10 + i, i * 65_536), 0, `range ${i}`);
+});
+
+test('a read-only attachment is read-only: the writing process faults, the memory is unchanged', async () => {
+  using segment = makeSegment(4096);
+  using own = segment.attach();
+  fill(own.bytes, 2);
+  const run = await runPeer(['write-rdonly', segment.id]);
+  assert.equal(run.signal, 'SIGSEGV', `${run.line} ${run.stderr}`);
+  assert.equal(run.line, 'attached');
+  assert.equal(mismatches(own.bytes, 2), 0);
+});
+
+test("permits as XPMEM checks them: 0600 lets only the owner's user in, 0644 others read-only", async () => {
+  using owner = makeSegment(4096);
+  using shared = makeSegment(4096, { permit: { mode: 0o644 } });
+  const as = async (segid: string, access: string, uid?: number) => JSON.parse((await runPeer(['get', segid, access], uid)).line) as { ok?: boolean; code?: string };
+  assert.deepEqual(await as(owner.id, 'rdonly', NOBODY), { code: 'EACCES' });
+  assert.deepEqual(await as(owner.id, 'rdwr'), { ok: true }); // the owner's user
+  assert.deepEqual(await as(shared.id, 'rdonly', NOBODY), { ok: true });
+  assert.deepEqual(await as(shared.id, 'rdwr', NOBODY), { code: 'EACCES' });
+  assert.throws(() => makeSegment(4096, { permit: { mode: 0o1777 } }), RangeError);
+});
+
+test('remove() while attached: the peer is told, keeps its data, and no new get succeeds', async () => {
+  const segment = makeSegment(4096);
+  const own = segment.attach();
+  own.bytes.fill(0x5a);
+  const watcher = await startPeer(['watch', segment.id]);
+  assert.equal(watcher.first, 'attached');
+  segment.remove();
+  assert.equal(await watcher.next(), 'removed removed 90');
+  assert.throws(() => getSegment(segment.id), (e: RdmaError) => e.code === 'ENOENT');
+  own.close();
+  segment.close();
+  segment.close();
+});
+
+test('an owner killed with SIGKILL: attached peers are told and keep the data; its id is refused after', async () => {
+  const owner = await startPeer(['own', '4096', String(0o600), '3']);
+  const segid = owner.first;
+  const watcher = await startPeer(['watch', segid]);
+  assert.equal(watcher.first, 'attached');
+  owner.child.kill('SIGKILL');
+  assert.equal(await watcher.next(), `removed owner-exited ${patternByte(3, 0)}`);
+  assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ECONNREFUSED');
+});
+
+test('bad segment ids are RdmaErrors: garbage, an id from elsewhere, one made stale by close()', () => {
+  for (const bad of ['', 'garbage', 'rdma-seg:', 'rdma-seg:rdma-node-seg:1:x:', 'rdma-seg:rdma-node-seg:1:x:1a']) {
+    assert.throws(() => getSegment(bad), (e: RdmaError) => e.code === 'EINVAL', bad);
+  }
+  assert.throws(() => getSegment(42 as unknown as string), TypeError);
+  assert.throws(() => getSegment('rdma-seg:rdma-node-seg:1:0123456789abcdef:1'), (e: RdmaError) => e.code === 'ECONNREFUSED');
+  const segment = makeSegment(4096);
+  const { id } = segment;
+  segment.close();
+  assert.throws(() => getSegment(id), (e: RdmaError) => e.code === 'ENOENT');
+  assert.throws(() => segment.attach(), TypeError);
+});
+
+test('a worker thread and a forked child attach like any process', async () => {
+  using segment = makeSegment(8192, { permit: { mode: 0o600 } });
+  using own = segment.attach();
+  fill(own.bytes, 4);
+  const lib = require.resolve('../../lib');
+  const worker = new Worker(
+    `const { getSegment } = require(${JSON.stringify(lib)}); const { workerData, parentPort } = require('node:worker_threads');
+     const view = getSegment(workerData, { access: 'rdwr' }).attach(4096, 4096); view.bytes.fill(0x33); parentPort.postMessage(view.bytes[5]);`,
+    { eval: true, workerData: segment.id },
+  );
+  const [seen] = (await once(worker, 'message')) as [number];
+  assert.equal(seen, 0x33);
+  assert.ok(own.bytes.subarray(4096).every((b) => b === 0x33));
+  const child = fork(peer, ['read', segment.id, '0', '4096', '4'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await once(child, 'exit');
+  assert.equal(out.trim(), 'ok');
+});
+
+test('RDMA on shared memory: a peer registers the segment and RDMA-writes and reads it; the owner registers it too', async () => {
+  const length = 65_536;
+  using segment = makeSegment(length);
+  using own = segment.attach();
+  const run = await runPeer(['rdma', segment.id, String(length), '6']);
+  assert.equal(run.line, 'rdma SUCCESS SUCCESS 0', run.stderr);
+  assert.equal(mismatches(own.bytes, 6), 0, 'the owner sees what the peer wrote through its own MR');
+  // Registered here as well, at the same time as in a peer: both MRs reach the same pages.
+  using t = pair();
+  const mr = t.pair.pd.registerMemory(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
+  const source = t.pair.pd.registerMemory(Buffer.alloc(4096, 0x77));
+  t.pair.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: mr.remote(0, 4096) });
+  const [done] = await t.pair.cqs[0].take(1, { timeoutMs: 30_000 });
+  assert.equal(done!.statusName, 'SUCCESS');
+  const check = await runPeer(['read', segment.id, '4096', String(length - 4096), '6']);
+  assert.equal(check.line, 'ok');
+  assert.ok(own.bytes.subarray(0, 4096).every((b) => b === 0x77));
+  const peerView = spawnSync(process.execPath, ['-e', `
+    const { getSegment } = require(${JSON.stringify(require.resolve('../../lib'))});
+    console.log(getSegment(${JSON.stringify(segment.id)}).attach(0, 4096).bytes.every((b) => b === 0x77));`], { encoding: 'utf8' });
+  assert.equal(peerView.stdout.trim(), 'true');
+});

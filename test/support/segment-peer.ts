@@ -1,0 +1,98 @@
+/**
+ * A peer process for the segment tests (argv: a mode and its arguments; one result line on stdout).
+ *   own <size> <mode> <seed>       make a segment, fill it, print its id; then on stdin: `exit`
+ *   read <segid> <offset> <length> <seed>   attach read-only, check the pattern: "ok" or "bad <count>"
+ *   write <segid> <offset> <length> <seed>  attach read-write, write the pattern: "written"
+ *   write-rdonly <segid>           attach read-only and write to it (the kernel stops it: SIGSEGV)
+ *   get <segid> <rdwr|rdonly>      {"ok":true} or {"code":...}
+ *   watch <segid>                  attach, print "attached", then on 'removed': "removed <reason> <byte 0>"
+ *   rdma <segid> <length> <seed>   attach read-write, register it, RDMA-write the pattern into it from a
+ *                                  loopback QP and RDMA-read it back: "rdma <write status> <read status> <bad>"
+ */
+import { createInterface } from 'node:readline';
+
+import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevice, type RdmaError } from '../../lib';
+
+export const patternByte = (seed: number, i: number): number => (i * 13 + seed * 101 + (i >> 9)) & 0xff;
+
+function fill(bytes: Uint8Array, seed: number, base = 0): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i] = patternByte(seed, base + i);
+}
+
+function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
+  let bad = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== patternByte(seed, base + i)) bad++;
+  return bad;
+}
+
+async function main([mode, ...args]: string[]): Promise<void> {
+  switch (mode) {
+    case 'own': {
+      const segment = makeSegment(Number(args[0]), { permit: { mode: Number(args[1]) } });
+      fill(segment.attach().bytes, Number(args[2]));
+      console.log(segment.id);
+      createInterface({ input: process.stdin }).on('line', (line) => line === 'exit' && process.exit(0));
+      return;
+    }
+    case 'read': {
+      const [segid, offset, length, seed] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
+      const view = getSegment(segid).attach(offset, length);
+      const bad = mismatches(view.bytes, seed, offset);
+      console.log(bad === 0 ? 'ok' : `bad ${bad}`);
+      return;
+    }
+    case 'write': {
+      const [segid, offset, length, seed] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
+      fill(getSegment(segid, { access: 'rdwr' }).attach(offset, length).bytes, seed, offset);
+      console.log('written');
+      return;
+    }
+    case 'write-rdonly': {
+      const view = getSegment(args[0]!).attach(0, 4096);
+      console.log('attached');
+      view.bytes[0] = 0xee;
+      console.log('wrote');
+      return;
+    }
+    case 'get': {
+      try {
+        getSegment(args[0]!, { access: args[1] as 'rdwr' | 'rdonly' });
+        console.log(JSON.stringify({ ok: true }));
+      } catch (error) {
+        console.log(JSON.stringify({ code: (error as RdmaError).code }));
+      }
+      return;
+    }
+    case 'watch': {
+      const access = getSegment(args[0]!);
+      const view = access.attach(0, 4096);
+      access.on('removed', (reason: string) => {
+        console.log(`removed ${reason} ${view.bytes[0]}`);
+        process.exit(0);
+      });
+      console.log('attached');
+      setInterval(() => undefined, 1000); // keep running: the watch itself keeps no process alive
+      return;
+    }
+    case 'rdma': {
+      const [segid, length, seed] = [args[0]!, Number(args[1]), Number(args[2])];
+      const view = getSegment(segid, { access: 'rdwr' }).attach(0, length);
+      using context = openDevice();
+      const loop = createLoopbackPair(context);
+      const target = loop.pd.registerMemory(view.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
+      const source = loop.pd.registerMemory(Buffer.alloc(length));
+      fill(source.bytes, seed);
+      loop.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: target.remote() });
+      const [written] = await loop.cqs[0].take(1, { timeoutMs: 30_000 });
+      const back = loop.pd.registerMemory(Buffer.alloc(length), Access.LOCAL_WRITE);
+      loop.qps[0].postSend({ wrId: 2, opcode: WrOpcode.RDMA_READ, sgList: [{ mr: back }], remote: target.remote() });
+      const [read] = await loop.cqs[0].take(1, { timeoutMs: 30_000 });
+      console.log(`rdma ${written!.statusName} ${read!.statusName} ${mismatches(back.bytes, seed)}`);
+      return;
+    }
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2));
