@@ -101,6 +101,17 @@ test('an owner killed with SIGKILL: attached peers are told and keep the data; i
   assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ECONNREFUSED');
 });
 
+test('an owner killed while a peer RDMA-writes into its segment: every write completes, the peer keeps the data', async () => {
+  const owner = await startPeer(['own', '65536', String(0o600), '3']);
+  const writer = await startPeer(['rdma-stream', owner.first, '200']);
+  assert.equal(writer.first, 'ready');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  owner.child.kill('SIGKILL');
+  assert.equal(await writer.next(), 'rdma-stream 200 0 0');
+  const [status] = (await once(writer.child, 'exit')) as [number];
+  assert.equal(status, 0);
+});
+
 test('bad segment ids are RdmaErrors: garbage, an id from elsewhere, one made stale by close()', () => {
   for (const bad of ['', 'garbage', 'rdma-seg:', 'rdma-seg:rdma-node-seg:1:x:', 'rdma-seg:rdma-node-seg:1:x:1a']) {
     assert.throws(() => getSegment(bad), (e: RdmaError) => e.code === 'EINVAL', bad);

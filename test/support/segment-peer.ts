@@ -8,6 +8,8 @@
  *   watch <segid>                  attach, print "attached", then on 'removed': "removed <reason> <byte 0>"
  *   rdma <segid> <length> <seed>   attach read-write, register it, RDMA-write the pattern into it from a
  *                                  loopback QP and RDMA-read it back: "rdma <write status> <read status> <bad>"
+ *   rdma-stream <segid> <count>    the same, `count` writes of 64 KiB one after another, printing "ready"
+ *                                  first: "rdma-stream <successes> <failures> <bad bytes at the end>"
  */
 import { createInterface } from 'node:readline';
 
@@ -88,6 +90,25 @@ async function main([mode, ...args]: string[]): Promise<void> {
       loop.qps[0].postSend({ wrId: 2, opcode: WrOpcode.RDMA_READ, sgList: [{ mr: back }], remote: target.remote() });
       const [read] = await loop.cqs[0].take(1, { timeoutMs: 30_000 });
       console.log(`rdma ${written!.statusName} ${read!.statusName} ${mismatches(back.bytes, seed)}`);
+      return;
+    }
+    case 'rdma-stream': {
+      const [segid, count] = [args[0]!, Number(args[1])];
+      const length = 65_536;
+      const view = getSegment(segid, { access: 'rdwr' }).attach(0, length);
+      using context = openDevice();
+      const loop = createLoopbackPair(context);
+      const target = loop.pd.registerMemory(view.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+      const source = loop.pd.registerMemory(Buffer.alloc(length));
+      console.log('ready');
+      let successes = 0;
+      for (let i = 0; i < count; i++) {
+        fill(source.bytes, i);
+        loop.qps[0].postSend({ wrId: i, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: target.remote() });
+        const [done] = await loop.cqs[0].take(1, { timeoutMs: 30_000 });
+        if (done!.statusName === 'SUCCESS') successes++;
+      }
+      console.log(`rdma-stream ${successes} ${count - successes} ${mismatches(view.bytes, count - 1)}`);
       return;
     }
     default:
