@@ -79,11 +79,16 @@ export class SegmentAccess extends NativeEmitter<NativeSegmentAccess> {
   }
 }
 
-/** A segment of `size` bytes in this process, exported under its id with `permit`. */
-export function makeSegment(size: number, options: { permit?: SegmentPermit } = {}): Segment {
+/**
+ * A segment of `size` bytes in this process (rounded up to whole pages), exported under its id with
+ * `permit`. `hugePages: 'hugetlb'`: 2 MiB pages from hugetlbfs (needs vm.nr_hugepages; attach offsets are
+ * then multiples of 2 MiB).
+ */
+export function makeSegment(size: number, options: { permit?: SegmentPermit; hugePages?: 'hugetlb' } = {}): Segment {
   const mode = options.permit?.mode ?? 0o600;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError('permit.mode is a permission mode from 0 to 0o777');
-  return new Segment(native.makeSegment(size, mode));
+  if (options.hugePages !== undefined && options.hugePages !== 'hugetlb') throw new TypeError("hugePages is 'hugetlb' or absent");
+  return new Segment(native.makeSegment(size, mode, options.hugePages === 'hugetlb'));
 }
 
 /**

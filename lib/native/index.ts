@@ -354,7 +354,7 @@ export interface NativeBinding {
   allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
   createRegistrationCache(pd: NativePd, options: NativeRegistrationCacheOptions): NativeRegistrationCache;
   monitorStatus(): NativeMonitorStatus;
-  makeSegment(size: number, mode: number): NativeSegment;
+  makeSegment(size: number, mode: number, hugetlb: boolean): NativeSegment;
   getSegment(segid: string, writable: boolean, listener: (reason: 'removed' | 'owner-exited') => void): NativeSegmentAccess;
   processRead(pid: number, remote: { addr: bigint; length: bigint | number }[], target: ArrayBuffer, offset: number, length: number): number;
   processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;

@@ -92,12 +92,12 @@ Napi::Value MappedBuffer::Allocate(const Napi::CallbackInfo& info) {
   return Adopt(env, memory, size, map_length, huge == HugePages::kHugetlb ? kHugePage : kPage, huge);
 }
 
-Napi::Object MappedBuffer::MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, bool writable) {
-  if (offset % kPage != 0) ThrowRange(env, "offset must be a multiple of the page size (4096)");
-  size_t map_length = RoundUp(length, kPage);
+Napi::Object MappedBuffer::MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, size_t page, bool writable) {
+  if (offset % page != 0) ThrowRange(env, "offset must be a multiple of the segment's page size (" + std::to_string(page) + ")");
+  size_t map_length = RoundUp(length, page);
   void* memory = mmap(nullptr, map_length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, static_cast<off_t>(offset));
   if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
-  return Adopt(env, memory, length, map_length, kPage, HugePages::kNone);
+  return Adopt(env, memory, length, map_length, page, page == kPage ? HugePages::kNone : HugePages::kHugetlb);
 }
 
 Napi::Object MappedBuffer::Adopt(Napi::Env env, void* memory, size_t length, size_t map_length, size_t page, HugePages huge) {

@@ -27,9 +27,10 @@ class MappedBuffer : public Napi::ObjectWrap<MappedBuffer>, public Resource, pub
   static Napi::Function Define(Napi::Env env);
   // allocate(size, hugePages, address | undefined)
   static Napi::Value Allocate(const Napi::CallbackInfo& info);
-  // A shared mapping of `length` bytes of the file `fd` from `offset` (a segment's memfd), read-only unless
-  // `writable`: JS writes to a read-only one fault (SIGSEGV), as any write to a PROT_READ page does.
-  static Napi::Object MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, bool writable);
+  // A shared mapping of `length` bytes of the file `fd` from `offset` (a segment's memfd, of `page`-sized
+  // pages), read-only unless `writable`: JS writes to a read-only one fault (SIGSEGV), as any write to a
+  // PROT_READ page does.
+  static Napi::Object MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, size_t page, bool writable);
   // The mapped buffer of this environment whose pages hold [data, data + length), or nullptr.
   static MappedBuffer* Containing(Napi::Env env, const void* data, size_t length);
 

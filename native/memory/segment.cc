@@ -29,6 +29,7 @@ struct ExportedSegment {
   uint64_t number = 0;
   int memfd = -1;
   uint64_t size = 0;
+  uint64_t page = 4096;  // 2 MiB for hugetlb segments
   uint32_t mode = 0600;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -175,14 +176,14 @@ class SegmentServer {
       Reply(peer, ENOENT, -1, 0);
     } else if (!Permitted(*it->second, cred, access == 'w')) {
       Reply(peer, EACCES, -1, 0);
-    } else if (Reply(peer, 0, it->second->memfd, it->second->size)) {
+    } else if (Reply(peer, 0, it->second->memfd, it->second->size, it->second->page)) {
       it->second->peers.push_back(peer);
     }
   }
 
   // Sends the answer (and the fd); true when the peer got the segment and its connection stays open.
-  static bool Reply(int peer, int err, int fd, uint64_t size) {
-    std::string text = err == 0 ? "ok " + std::to_string(size) : std::string("err ") + std::to_string(err);
+  static bool Reply(int peer, int err, int fd, uint64_t size, uint64_t page = 0) {
+    std::string text = err == 0 ? "ok " + std::to_string(size) + " " + std::to_string(page) : std::string("err ") + std::to_string(err);
     iovec data = {text.data(), text.size()};
     msghdr message = {};
     message.msg_iov = &data;
@@ -224,14 +225,19 @@ Segment::Segment(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Segment>(inf
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-// makeSegment(size, mode)
+constexpr unsigned kMfdHuge2MB = 21U << 26;  // linux/memfd.h's MFD_HUGE_2MB (21 << MFD_HUGE_SHIFT)
+
+// makeSegment(size, mode, hugetlb)
 Napi::Value Segment::Make(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t size = ToU64(info[0], "size");
   uint32_t mode = ToU32(info[1], "mode", 0777);
+  bool hugetlb = ToBool(info[2], "hugetlb");
   if (size == 0 || size > (uint64_t{1} << 46)) ThrowRange(env, "size must be in [1, 2^46] bytes");
+  uint64_t page = hugetlb ? 2u << 20 : 4096;
+  size = (size + page - 1) / page * page;  // whole pages: hugetlbfs files grow only by them
   SegmentServer& server = SegmentServer::Instance(env);
-  int fd = memfd_create("rdma-node segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  int fd = memfd_create("rdma-node segment", MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugetlb ? MFD_HUGETLB | kMfdHuge2MB : 0));
   if (fd < 0) ThrowVerb(env, "memfd_create", errno);
   // Sealed at its size: nobody can truncate pages away under a peer's mapping or registration.
   if (ftruncate(fd, static_cast<off_t>(size)) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
@@ -242,6 +248,7 @@ Napi::Value Segment::Make(const Napi::CallbackInfo& info) {
   auto exported = std::make_shared<ExportedSegment>();
   exported->memfd = fd;
   exported->size = size;
+  exported->page = page;
   exported->mode = mode;
   exported->uid = geteuid();
   exported->gid = getegid();
@@ -281,7 +288,7 @@ Napi::Value Segment::Attach(const Napi::CallbackInfo& info) {
   uint64_t offset = ToU64(info[0], "offset"), length = ToU64(info[1], "length");
   CheckOpen(env);
   CheckRange(env, offset, length, exported_->size);
-  return MappedBuffer::MapShared(env, exported_->memfd, offset, length, true);
+  return MappedBuffer::MapShared(env, exported_->memfd, offset, length, exported_->page, true);
 }
 
 // remove(): no new gets; the peers that have it are told. Mappings stay until detached.
@@ -306,7 +313,7 @@ SegmentAccess::SegmentAccess(const Napi::CallbackInfo& info)
 }
 
 // Asks the owner's server for the segment; returns the connection and the memfd, or throws.
-static int Request(Napi::Env env, const std::string& server, uint64_t number, bool writable, uint64_t* size, int* memfd) {
+static int Request(Napi::Env env, const std::string& server, uint64_t number, bool writable, uint64_t* size, uint64_t* page, int* memfd) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) ThrowVerb(env, "socket", errno);
   timeval timeout = {5, 0};  // an owner that is stopped does not hang its peers
@@ -329,16 +336,17 @@ static int Request(Napi::Env env, const std::string& server, uint64_t number, bo
       recvmsg(fd, &message, MSG_CMSG_CLOEXEC) <= 0) {
     err = errno != 0 ? errno : ECONNRESET;
   }
-  unsigned long long value = 0;
+  unsigned long long value = 0, page_size = 0;
   if (err == 0 && sscanf(reply, "err %llu", &value) == 1) err = static_cast<int>(value);
   cmsghdr* header = CMSG_FIRSTHDR(&message);
-  if (err == 0 && (sscanf(reply, "ok %llu", &value) != 1 || header == nullptr || header->cmsg_type != SCM_RIGHTS)) err = EPROTO;
+  if (err == 0 && (sscanf(reply, "ok %llu %llu", &value, &page_size) != 2 || header == nullptr || header->cmsg_type != SCM_RIGHTS)) err = EPROTO;
   if (err != 0) {
     close(fd);
     ThrowVerb(env, "getSegment", err, err == ECONNREFUSED ? "its owner is not running (or the id is from elsewhere)" : "");
   }
   memcpy(memfd, CMSG_DATA(header), sizeof(int));
   *size = value;
+  *page = page_size;
   return fd;
 }
 
@@ -357,9 +365,9 @@ Napi::Value SegmentAccess::Get(const Napi::CallbackInfo& info) {
     ThrowVerb(env, "getSegment", EINVAL, "not a segment id");
   }
   uint64_t number = std::stoull(id.substr(last + 1));
-  uint64_t size = 0;
+  uint64_t size = 0, page = 0;
   int memfd = -1;
-  int connection = Request(env, id.substr(9, last - 9), number, writable, &size, &memfd);
+  int connection = Request(env, id.substr(9, last - 9), number, writable, &size, &page, &memfd);
   Napi::Object object;
   try {
     object = AddonData::Get(env).segment_access_class.New({ConstructToken(env)});
@@ -372,6 +380,7 @@ Napi::Value SegmentAccess::Get(const Napi::CallbackInfo& info) {
   self->memfd_ = memfd;
   self->connection_ = connection;
   self->size_ = size;
+  self->page_ = page;
   self->writable_ = writable;
   self->listener_ = Napi::Persistent(info[2].As<Napi::Function>());
   SetNonBlocking(connection);
@@ -417,7 +426,7 @@ Napi::Value SegmentAccess::Attach(const Napi::CallbackInfo& info) {
   uint64_t offset = ToU64(info[0], "offset"), length = ToU64(info[1], "length");
   CheckOpen(env);
   CheckRange(env, offset, length, size_);
-  return MappedBuffer::MapShared(env, memfd_, offset, length, writable_);
+  return MappedBuffer::MapShared(env, memfd_, offset, length, page_, writable_);
 }
 
 }  // namespace rdma

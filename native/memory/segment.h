@@ -60,6 +60,7 @@ class SegmentAccess : public Napi::ObjectWrap<SegmentAccess>, public Resource, p
   int memfd_ = -1;
   int connection_ = -1;
   uint64_t size_ = 0;
+  uint64_t page_ = 4096;
   bool writable_ = false;
   std::unique_ptr<FdPoller> poller_;
   Napi::FunctionReference listener_;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
@@ -166,4 +167,15 @@ test('RDMA on shared memory: a peer registers the segment and RDMA-writes and re
     const { getSegment } = require(${JSON.stringify(require.resolve('../../lib'))});
     console.log(getSegment(${JSON.stringify(segment.id)}).attach(0, 4096).bytes.every((b) => b === 0x77));`], { encoding: 'utf8' });
   assert.equal(peerView.stdout.trim(), 'true');
+});
+
+test('a hugetlb segment: 2 MiB pages shared with a peer, attach offsets in whole huge pages', async () => {
+  writeFileSync('/proc/sys/vm/nr_hugepages', '8');
+  using segment = makeSegment(3 << 20, { hugePages: 'hugetlb' });
+  assert.equal(segment.size, 4 << 20, 'rounded up to whole 2 MiB pages');
+  using own = segment.attach();
+  assert.equal(own.pageSize, 2 << 20);
+  fill(own.bytes, 8);
+  assert.equal((await runPeer(['read', segment.id, String(2 << 20), String(2 << 20), '8'])).line, 'ok');
+  assert.throws(() => segment.attach(4096, 4096), RangeError);
 });
