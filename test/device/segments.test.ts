@@ -179,3 +179,19 @@ test('a hugetlb segment: 2 MiB pages shared with a peer, attach offsets in whole
   assert.equal((await runPeer(['read', segment.id, String(2 << 20), String(2 << 20), '8'])).line, 'ok');
   assert.throws(() => segment.attach(4096, 4096), RangeError);
 });
+
+test('an attachment through the registration cache: registered (uncached: the monitor cannot watch shared mappings) and RDMA lands', async () => {
+  using segment = makeSegment(65_536);
+  using own = segment.attach();
+  using t = pair();
+  using cache = t.pair.pd.createRegistrationCache({ strategy: 'monitor' });
+  const before = cache.stats().uncached;
+  const region = cache.register(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+  assert.equal(region.cached, false);
+  assert.equal(cache.stats().uncached, before + 1);
+  const source = t.pair.pd.registerMemory(Buffer.alloc(65_536, 0x42));
+  t.pair.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: region.remote() });
+  assert.equal((await t.pair.cqs[0].take(1, { timeoutMs: 30_000 }))[0]!.statusName, 'SUCCESS');
+  assert.ok(own.bytes.every((b) => b === 0x42));
+  region.close();
+});
