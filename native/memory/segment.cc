@@ -332,9 +332,12 @@ static int Request(Napi::Env env, const std::string& server, uint64_t number, bo
   message.msg_control = control;
   message.msg_controllen = sizeof control;
   int err = 0;
+  ssize_t got = -1;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0 ||
-      recvmsg(fd, &message, MSG_CMSG_CLOEXEC) <= 0) {
-    err = errno != 0 ? errno : ECONNRESET;
+      (got = recvmsg(fd, &message, MSG_CMSG_CLOEXEC)) < 0) {
+    err = errno;
+  } else if (got == 0) {
+    err = ECONNRESET;  // the owner went away between accepting and answering
   }
   unsigned long long value = 0, page_size = 0;
   if (err == 0 && sscanf(reply, "err %llu", &value) == 1) err = static_cast<int>(value);
