@@ -52,11 +52,12 @@ void Mw::Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_
 
 int Mw::Destroy(CloseMode) {
   if (mw_ == nullptr) return 0;
-  uint32_t rkey = mw_->rkey;
+  // Out of the context's table whatever dealloc says: a failed close leaves the object closed too, and the
+  // table must never name a window that can be freed.
+  context_->RemoveWindow(mw_->rkey, this);
   int err = ibv_dealloc_mw(mw_);
   if (err != 0) return err;
   mw_ = nullptr;
-  context_->RemoveWindow(rkey, this);
   return 0;
 }
 

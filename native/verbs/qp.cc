@@ -141,15 +141,16 @@ Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id
 
 int Qp::Destroy(CloseMode) {
   if (qp_ == nullptr) return 0;
-  uint32_t qp_num = qp_->qp_num;
+  // Off the CQs first, whatever the destroy says: a failed close leaves this object closed (and later
+  // freed), so no CQ may still pass completions to it.
+  send_cq_->Detach(qp_->qp_num);
+  recv_cq_->Detach(qp_->qp_num);
   if (cm_id_ != nullptr) {
     rdma_destroy_qp(cm_id_);
   } else {
     int err = ibv_destroy_qp(qp_);
     if (err != 0) return err;
   }
-  send_cq_->Detach(qp_num);
-  recv_cq_->Detach(qp_num);
   qp_ = nullptr;
   qpx_ = nullptr;
   sends_.Clear();
