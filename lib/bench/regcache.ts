@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
 import { Access, allocate, monitorStatus, openDevice } from '..';
 import { native } from '../native';
+import { byteLabel, timeLabel } from './units';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -20,8 +21,6 @@ const munmapSizes = [4 * KiB, 64 * KiB, MiB, 16 * MiB];
 const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const budgetNs = 300e6; // per measurement
 
-const size = (bytes: number): string => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`);
-const time = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
 
 /** Runs `measure(n)` (ns per iteration) with n sized from a first single run to fit the budget. */
 function measure(measure: (iterations: number) => number, max: number): { ns: number; iterations: number } {
@@ -63,7 +62,7 @@ function run(): string[] {
     const jsReg = measure((n) => jsLoop(n, () => pd.registerMemory(buffer.bytes, access).close()), 2000);
     const jsHit = measure((n) => jsLoop(n, () => cache.register(buffer.bytes, access).close()), 20_000);
     lines.push(
-      `| ${size(bytes)} | ${time(reg.ns)} | ${time(hit.ns)} | ${time(catchUp.ns)} | ${(reg.ns / hit.ns).toFixed(0)}× | ${time(jsReg.ns)} | ${time(jsHit.ns)} | ${(jsReg.ns / jsHit.ns).toFixed(1)}× |`,
+      `| ${byteLabel(bytes)} | ${timeLabel(reg.ns)} | ${timeLabel(hit.ns)} | ${timeLabel(catchUp.ns)} | ${(reg.ns / hit.ns).toFixed(0)}× | ${timeLabel(jsReg.ns)} | ${timeLabel(jsHit.ns)} | ${(jsReg.ns / jsHit.ns).toFixed(1)}× |`,
     );
     console.log(lines[lines.length - 1]);
   }
@@ -73,7 +72,7 @@ function run(): string[] {
   for (const bytes of munmapSizes) {
     const plain = measure((n) => native.testing.benchMunmap(bytes, false, n), 500);
     const watched = measure((n) => native.testing.benchMunmap(bytes, true, n), 500);
-    lines.push(`| ${size(bytes)} | ${time(plain.ns)} | ${time(watched.ns)} | +${time(watched.ns - plain.ns)} (${(watched.ns / plain.ns).toFixed(1)}×) |`);
+    lines.push(`| ${byteLabel(bytes)} | ${timeLabel(plain.ns)} | ${timeLabel(watched.ns)} | +${timeLabel(watched.ns - plain.ns)} (${(watched.ns / plain.ns).toFixed(1)}×) |`);
     console.log(lines[lines.length - 1]);
   }
   return lines;

@@ -14,6 +14,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
+import { byteLabel, timeLabel } from './units';
 import { connect, getSegment, listen, makeSegment, peerMemory, readFrom, writeTo, type PeerMemoryDescriptor } from '..';
 
 const KiB = 1024;
@@ -124,11 +125,11 @@ async function measure(peer: ChildProcess, published: Published): Promise<{ rows
     const ns: Record<string, number> = {};
     for (const [path, run] of Object.entries(cells(size))) ns[path] = await timed(run);
     rows.push({ size, ns });
-    console.error(`  ${label(size)} done`);
+    console.error(`  ${byteLabel(size)} done`);
   }
   const attach: Record<string, number> = {};
   for (const size of [4 * KiB, MAX]) {
-    attach[`get + attach + detach + release, ${label(size)}`] = await timed(() => {
+    attach[`get + attach + detach + release, ${byteLabel(size)}`] = await timed(() => {
       const access = getSegment(published.segid);
       access.attach(0, size).close();
       access.close();
@@ -139,8 +140,6 @@ async function measure(peer: ChildProcess, published: Published): Promise<{ rows
   return { rows, attach };
 }
 
-const label = (bytes: number): string => (bytes >= MiB ? `${bytes / MiB} MiB` : bytes >= KiB ? `${bytes / KiB} KiB` : `${bytes} B`);
-const time = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
 const rate = (bytes: number, ns: number): string => `${((bytes / ns) * 1e3).toFixed(bytes / ns >= 1 ? 0 : 1)} MB/s`;
 
 /**
@@ -168,20 +167,20 @@ function report(rows: Row[], attach: Record<string, number>): string {
     '',
     `| size | ${paths.join(' | ')} |`,
     `| ---: | ${paths.map(() => '---:').join(' | ')} |`,
-    ...rows.map((r) => `| ${label(r.size)} | ${paths.map((p) => `${time(r.ns[p]!)}, ${rate(r.size, r.ns[p]!)}`).join(' | ')} |`),
+    ...rows.map((r) => `| ${byteLabel(r.size)} | ${paths.map((p) => `${timeLabel(r.ns[p]!)}, ${rate(r.size, r.ns[p]!)}`).join(' | ')} |`),
     '',
     '| segment operation | time |',
     '| --- | ---: |',
-    ...Object.entries(attach).map(([name, ns]) => `| ${name} | ${time(ns)} |`),
+    ...Object.entries(attach).map(([name, ns]) => `| ${name} | ${timeLabel(ns)} |`),
     '',
     '## Thresholds chosen from these figures',
     '',
-    `- **Inline** (data in the message header, as vader's \`max_inline_send\`): up to ${label(inline)}, where a store`,
+    `- **Inline** (data in the message header, as vader's \`max_inline_send\`): up to ${byteLabel(inline)}, where a store`,
     '  still costs no more than twice the cheapest small one: the fixed cost of a message dominates there.',
     ...(singleCopy === undefined
       ? ['- **Single copy** (CMA): never cheaper than copy-in/copy-out (two stores) through a segment at any size',
         '  measured here, so copy-in/copy-out through a segment throughout (vader\'s eager and fragment path).']
-      : [`- **Single copy** (CMA, as vader's \`single_copy_mechanism\`): from ${label(singleCopy)}, the first size from which one CMA read is`,
+      : [`- **Single copy** (CMA, as vader's \`single_copy_mechanism\`): from ${byteLabel(singleCopy)}, the first size from which one CMA read is`,
         '  cheaper than the two stores of copy-in/copy-out (sender into a shared fragment, receiver out of it) at every',
         '  larger size; below it, copy-in/copy-out through a segment (vader\'s eager and fragment path).']),
     '- RDMA loopback is slower than both at every size on rxe: between processes of one node it is not the path to use.',
