@@ -9,22 +9,12 @@ import { Worker } from 'node:worker_threads';
 
 import { Access, WrOpcode, getSegment, makeSegment, type RdmaError } from '../../lib';
 import { pair } from '../support/fixture';
-import { patternByte } from '../support/segment-peer';
+import { fill, mismatches, patternByte } from '../support/segment-peer';
 
 // Segments between processes (segment-peer.ts runs each peer), every byte checked. As root in the VM,
 // with peers as nobody where the permit is what is tested.
 const peer = join(__dirname, '..', 'support', 'segment-peer.js');
 const NOBODY = 65_534;
-
-function fill(bytes: Uint8Array, seed: number, base = 0): void {
-  for (let i = 0; i < bytes.length; i++) bytes[i] = patternByte(seed, base + i);
-}
-
-function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
-  let bad = 0;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== patternByte(seed, base + i)) bad++;
-  return bad;
-}
 
 /** Runs a peer to its end: its last output line, status and signal. */
 async function runPeer(args: string[], uid?: number): Promise<{ line: string; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {

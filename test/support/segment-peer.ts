@@ -17,11 +17,13 @@ import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevi
 
 export const patternByte = (seed: number, i: number): number => (i * 13 + seed * 101 + (i >> 9)) & 0xff;
 
-function fill(bytes: Uint8Array, seed: number, base = 0): void {
+/** Writes the seed's pattern, as if `bytes` started at byte `base` of the segment. */
+export function fill(bytes: Uint8Array, seed: number, base = 0): void {
   for (let i = 0; i < bytes.length; i++) bytes[i] = patternByte(seed, base + i);
 }
 
-function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
+/** How many bytes differ from the seed's pattern. */
+export function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
   let bad = 0;
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== patternByte(seed, base + i)) bad++;
   return bad;
