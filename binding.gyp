@@ -21,7 +21,7 @@
         "native/verbs/mr.cc", "native/verbs/mw.cc", "native/verbs/pd.cc", "native/verbs/post.cc", "native/verbs/prepared.cc",
         "native/verbs/qp.cc", "native/verbs/qp_attr.cc", "native/verbs/srq.cc",
         "native/cm/cm_channel.cc", "native/cm/cm_id.cc",
-        "native/memory/alloc.cc", "native/memory/cma.cc", "native/memory/registration_cache.cc", "native/memory/segment.cc",
+        "native/memory/alloc.cc", "native/memory/cma.cc", "native/memory/registration_cache.cc", "native/memory/segment.cc", "native/memory/segment_channel.cc",
         "native/bench/bench.cc", "native/bench/bench_loops.cc",
         "native/testing/hooks.cc"
       ],

@@ -1,6 +1,6 @@
 /** rdma-node: RDMA verbs for Node.js over libibverbs. */
 export { allocate, MappedBuffer, type AllocateOptions, type HugePages } from './memory/mapped';
-export { Segment, SegmentAccess, getSegment, makeSegment, type SegmentPermit, type SegmentRemoval } from './memory/segments';
+export { Segment, SegmentAccess, getSegment, makeSegment, type SegmentChannel, type SegmentOptions, type SegmentPermit, type SegmentRemoval } from './memory/segments';
 export { PeerMemory, allowPeerAccess, peerMemory, ptraceScope, readFrom, writeTo, type PeerMemoryDescriptor, type PeerRange } from './memory/cma';
 export * from './verbs/attributes';
 export { CompletionBatch, CompletionError, WC_WORDS, type Completion } from './verbs/completion';

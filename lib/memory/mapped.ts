@@ -18,6 +18,11 @@ export interface AllocateOptions {
   hugePages?: HugePages;
   /** Map exactly here (MAP_FIXED_NOREPLACE: EEXIST if anything is mapped there); page-aligned. */
   address?: bigint;
+  /**
+   * A shared mapping of a memfd of its own (sealed against shrinking and growing) instead of private
+   * memory, so that makeSegment(buffer) can export these very pages to other processes.
+   */
+  shareable?: boolean;
 }
 
 const hugePagesCode = { transparent: 1, hugetlb: 2 } as const;
@@ -69,12 +74,18 @@ export class MappedBuffer extends NativeObject<NativeMappedBuffer> {
     this.handle.unmap();
   }
 
-  /** Maps fresh zero-filled pages at the same address (mmap MAP_FIXED over our own range). */
+  /**
+   * Maps fresh zero-filled pages at the same address (mmap MAP_FIXED over our own range). A shared
+   * mapping (shareable, or a segment's attachment) maps its file again: the pages and contents are the file's.
+   */
   remap(): void {
     this.handle.remap();
   }
 
-  /** madvise(MADV_DONTNEED) on whole pages: they read as zeros again, on fresh physical pages. */
+  /**
+   * madvise(MADV_DONTNEED) on whole pages: they read as zeros again, on fresh physical pages. In a shared
+   * mapping MADV_REMOVE: the hole is punched in the file, for every process that maps it.
+   */
   discard(offset = 0, length = Math.ceil(this.length / this.pageSize) * this.pageSize - offset): void {
     this.handle.discard(offset, length);
   }
@@ -89,5 +100,6 @@ export class MappedBuffer extends NativeObject<NativeMappedBuffer> {
 export function allocate(size: number, options: AllocateOptions = {}): MappedBuffer {
   const huge = options.hugePages === undefined ? 0 : hugePagesCode[options.hugePages];
   if (huge === undefined) throw new TypeError("hugePages must be 'transparent' or 'hugetlb'");
-  return new MappedBuffer(native.allocate(size, huge, options.address));
+  if (options.shareable !== undefined && typeof options.shareable !== 'boolean') throw new TypeError('shareable is a boolean');
+  return new MappedBuffer(native.allocate(size, huge, options.address, options.shareable === true));
 }

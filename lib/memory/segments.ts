@@ -8,11 +8,21 @@
  *
  * Removal stops new gets and tells every peer ('removed' on its access); the memory lives on in the
  * mappings that exist until the last goes. An owner that exits or is killed is the same for its peers
- * ('removed' with 'owner-exited'): their mappings keep the data, new gets are refused (ECONNREFUSED).
+ * ('removed' with 'owner-exited'): their mappings keep the data, new gets are refused (ESRCH).
+ *
+ * The id names the channel the memory travels on (native/memory/segment_channel.h): 'socket' (default),
+ * the owner's segment server, which checks the permit against the caller's credentials, for any user the
+ * permit lets in; or 'pidfd', where the peer takes the owner's memfd with pidfd_getfd, which the kernel
+ * allows only to a process that may ptrace the owner (its user, or root; under Yama ptrace_scope 1 the
+ * owner must also name the peer with allowPeerAccess(pid)), with the permit then checked by the peer.
+ * Either way a peer that got 'rdonly' holds a read-only descriptor: it cannot map the memory writable.
  */
 import { native, type NativeSegment, type NativeSegmentAccess } from '../native';
-import { NativeEmitter, NativeObject } from '../native/wrapper';
+import { NativeEmitter, NativeObject, kNative } from '../native/wrapper';
 import { MappedBuffer } from './mapped';
+
+export type SegmentChannel = 'socket' | 'pidfd';
+const channelCode = { socket: 0, pidfd: 1 } as const;
 
 export interface SegmentPermit {
   /** Permission bits for the owner's user, its group and others, as a file's (default 0o600: the owner's user only). */
@@ -79,21 +89,36 @@ export class SegmentAccess extends NativeEmitter<NativeSegmentAccess> {
   }
 }
 
+export interface SegmentOptions {
+  permit?: SegmentPermit;
+  /** 2 MiB pages from hugetlbfs (needs vm.nr_hugepages; attach offsets are then multiples of 2 MiB). */
+  hugePages?: 'hugetlb';
+  /** How peers get it: 'socket' (default) or 'pidfd'. */
+  channel?: SegmentChannel;
+}
+
 /**
- * A segment of `size` bytes in this process (rounded up to whole pages), exported under its id with
- * `permit`. `hugePages: 'hugetlb'`: 2 MiB pages from hugetlbfs (needs vm.nr_hugepages; attach offsets are
- * then multiples of 2 MiB).
+ * A segment exported under its id with `permit`: `size` bytes of new memory (rounded up to whole pages),
+ * or the pages of a buffer from allocate(size, { shareable: true }) (whole, with its page size; the
+ * segment outlives the buffer's close() as a mapping does).
  */
-export function makeSegment(size: number, options: { permit?: SegmentPermit; hugePages?: 'hugetlb' } = {}): Segment {
+export function makeSegment(source: number | MappedBuffer, options: SegmentOptions = {}): Segment {
   const mode = options.permit?.mode ?? 0o600;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError('permit.mode is a permission mode from 0 to 0o777');
   if (options.hugePages !== undefined && options.hugePages !== 'hugetlb') throw new TypeError("hugePages is 'hugetlb' or absent");
-  return new Segment(native.makeSegment(size, mode, options.hugePages === 'hugetlb'));
+  const channel = channelCode[options.channel ?? 'socket'];
+  if (channel === undefined) throw new TypeError("channel is 'socket' or 'pidfd'");
+  if (source instanceof MappedBuffer) {
+    if (options.hugePages !== undefined) throw new TypeError("a buffer's segment has the buffer's pages: hugePages is for a size");
+    return new Segment(native.makeSegment(source[kNative], mode, false, channel));
+  }
+  return new Segment(native.makeSegment(source, mode, options.hugePages === 'hugetlb', channel));
 }
 
 /**
  * Another process's segment by its id: 'rdonly' (default) or 'rdwr', as its permit allows. Refusals are
- * RdmaErrors: EACCES (the permit), ENOENT (removed), ECONNREFUSED (its owner is gone), EINVAL (not an id).
+ * RdmaErrors: EACCES (the permit; on the pidfd channel also the kernel's ptrace check), ENOENT (removed,
+ * or stale), ESRCH (its owner is not running, or the id is from another host), EINVAL (not an id).
  */
 export function getSegment(segid: string, options: { access?: 'rdwr' | 'rdonly' } = {}): SegmentAccess {
   const access = options.access ?? 'rdonly';

@@ -351,10 +351,10 @@ export interface NativeBinding {
   init(options: { RdmaError: typeof RdmaError }): void;
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;
-  allocate(size: number, hugePages: number, address: bigint | undefined): NativeMappedBuffer;
+  allocate(size: number, hugePages: number, address: bigint | undefined, shareable: boolean): NativeMappedBuffer;
   createRegistrationCache(pd: NativePd, options: NativeRegistrationCacheOptions): NativeRegistrationCache;
   monitorStatus(): NativeMonitorStatus;
-  makeSegment(size: number, mode: number, hugetlb: boolean): NativeSegment;
+  makeSegment(source: number | NativeMappedBuffer, mode: number, hugetlb: boolean, channel: number): NativeSegment;
   getSegment(segid: string, writable: boolean, listener: (reason: 'removed' | 'owner-exited') => void): NativeSegmentAccess;
   processRead(pid: number, remote: { addr: bigint; length: bigint | number }[], target: ArrayBuffer, offset: number, length: number): number;
   processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;

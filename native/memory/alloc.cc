@@ -1,6 +1,8 @@
 #include "memory/alloc.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -13,6 +15,18 @@ namespace rdma {
 constexpr size_t kPage = 4096;
 constexpr size_t kHugePage = 2u << 20;
 constexpr int kMapHuge2MB = 21 << MAP_HUGE_SHIFT;  // linux/mman.h's MAP_HUGE_2MB
+constexpr unsigned kMfdHuge2MB = 21U << 26;         // linux/memfd.h's MFD_HUGE_2MB (21 << MFD_HUGE_SHIFT)
+
+int MakeSealedMemfd(const char* name, uint64_t size, bool hugetlb) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugetlb ? MFD_HUGETLB | kMfdHuge2MB : 0));
+  if (fd < 0) return -errno;
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
 
 // A virtual address range this addon mapped. Referenced by the MappedBuffer while its pages are there and
 // by each ArrayBuffer over it; unmapped with the last reference, after the registrations over it went.
@@ -59,56 +73,91 @@ MappedBuffer::MappedBuffer(const Napi::CallbackInfo& info)
 
 static size_t RoundUp(size_t value, size_t unit) { return (value + unit - 1) / unit * unit; }
 
+// Maps `length` bytes at a 2 MiB-aligned address (what transparent huge pages need): reserves more,
+// maps into the aligned middle, gives back the rest.
+static void* MapAligned(size_t length, int prot, int flags, int fd) {
+  void* wide = mmap(nullptr, length + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (wide == MAP_FAILED) return wide;
+  uintptr_t start = RoundUp(reinterpret_cast<uintptr_t>(wide), kHugePage);
+  size_t head = start - reinterpret_cast<uintptr_t>(wide);
+  void* memory = mmap(reinterpret_cast<void*>(start), length, prot, flags | MAP_FIXED, fd, 0);
+  if (memory == MAP_FAILED) {
+    int err = errno;
+    munmap(wide, length + kHugePage);
+    errno = err;
+    return memory;
+  }
+  if (head > 0) munmap(wide, head);
+  if (kHugePage - head > 0) munmap(reinterpret_cast<void*>(start + length), kHugePage - head);
+  madvise(memory, length, MADV_HUGEPAGE);
+  return memory;
+}
+
+// allocate(size, hugePages, address | undefined, shareable)
 Napi::Value MappedBuffer::Allocate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t size = ToU64(info[0], "size");
   if (size == 0 || size > (uint64_t{1} << 46)) ThrowRange(env, "size must be in [1, 2^46] bytes");
   auto huge = static_cast<HugePages>(ToU32(info[1], "hugePages", 2));
   uintptr_t at = info[2].IsUndefined() ? 0 : ToU64(info[2], "address");
+  bool shareable = ToBool(info[3], "shareable");
   size_t page = huge == HugePages::kNone ? kPage : kHugePage;
   if (at % page != 0) ThrowRange(env, "address must be aligned to " + std::to_string(page) + " bytes");
   size_t map_length = RoundUp(size, page);
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-  if (huge == HugePages::kHugetlb) flags |= MAP_HUGETLB | kMapHuge2MB;
+  int fd = -1;
+  if (shareable) {
+    fd = MakeSealedMemfd("rdma-node buffer", map_length, huge == HugePages::kHugetlb);
+    if (fd < 0) ThrowVerb(env, "memfd_create", -fd);
+  }
+  int flags = shareable ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS;
+  if (huge == HugePages::kHugetlb && !shareable) flags |= MAP_HUGETLB | kMapHuge2MB;
   void* memory;
   if (at != 0) {
-    memory = mmap(reinterpret_cast<void*>(at), map_length, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    memory = mmap(reinterpret_cast<void*>(at), map_length, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, fd, 0);
   } else if (huge == HugePages::kTransparent) {
-    // Transparent huge pages need 2 MiB-aligned ranges: map more, keep the aligned middle.
-    void* wide = mmap(nullptr, map_length + kHugePage, PROT_READ | PROT_WRITE, flags, -1, 0);
-    memory = wide;
-    if (wide != MAP_FAILED) {
-      uintptr_t start = RoundUp(reinterpret_cast<uintptr_t>(wide), kHugePage);
-      size_t head = start - reinterpret_cast<uintptr_t>(wide);
-      if (head > 0) munmap(wide, head);
-      if (kHugePage - head > 0) munmap(reinterpret_cast<void*>(start + map_length), kHugePage - head);
-      memory = reinterpret_cast<void*>(start);
-    }
+    memory = MapAligned(map_length, PROT_READ | PROT_WRITE, flags, fd);
   } else {
-    memory = mmap(nullptr, map_length, PROT_READ | PROT_WRITE, flags, -1, 0);
+    memory = mmap(nullptr, map_length, PROT_READ | PROT_WRITE, flags, fd, 0);
   }
-  if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
-  if (huge == HugePages::kTransparent) madvise(memory, map_length, MADV_HUGEPAGE);
-  return Adopt(env, memory, size, map_length, huge == HugePages::kHugetlb ? kHugePage : kPage, huge);
+  if (memory == MAP_FAILED) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    ThrowVerb(env, "mmap", err);
+  }
+  Napi::Object object = Adopt(env, memory, size, map_length, huge == HugePages::kHugetlb ? kHugePage : kPage, huge, fd);
+  Unwrap(object)->shareable_ = shareable;
+  return object;
 }
 
 Napi::Object MappedBuffer::MapShared(Napi::Env env, int fd, uint64_t offset, size_t length, size_t page, bool writable) {
   if (offset % page != 0) ThrowRange(env, "offset must be a multiple of the segment's page size (" + std::to_string(page) + ")");
   size_t map_length = RoundUp(length, page);
-  void* memory = mmap(nullptr, map_length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, static_cast<off_t>(offset));
-  if (memory == MAP_FAILED) ThrowVerb(env, "mmap", errno);
-  return Adopt(env, memory, length, map_length, page, page == kPage ? HugePages::kNone : HugePages::kHugetlb);
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) ThrowVerb(env, "dup", errno);
+  void* memory = mmap(nullptr, map_length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, own, static_cast<off_t>(offset));
+  if (memory == MAP_FAILED) {
+    int err = errno;
+    close(own);
+    ThrowVerb(env, "mmap", err);
+  }
+  Napi::Object object = Adopt(env, memory, length, map_length, page, page == kPage ? HugePages::kNone : HugePages::kHugetlb, own);
+  MappedBuffer* self = Unwrap(object);
+  self->file_offset_ = offset;
+  self->writable_ = writable;
+  return object;
 }
 
-Napi::Object MappedBuffer::Adopt(Napi::Env env, void* memory, size_t length, size_t map_length, size_t page, HugePages huge) {
+Napi::Object MappedBuffer::Adopt(Napi::Env env, void* memory, size_t length, size_t map_length, size_t page, HugePages huge, int file) {
   Napi::Object object;
   try {
     object = AddonData::Get(env).mapped_buffer_class.New({ConstructToken(env)});
   } catch (...) {
     munmap(memory, map_length);
+    if (file >= 0) close(file);
     throw;
   }
   MappedBuffer* self = Unwrap(object);
+  self->file_ = file;
   self->registry_ = AddonData::Get(env).memory;
   self->reservation_ = new Reservation{reinterpret_cast<uintptr_t>(memory), map_length, self->registry_};
   self->length_ = length;
@@ -144,13 +193,21 @@ void MappedBuffer::Track(bool tracked) {
   else registry_->buffers.erase(address());
 }
 
+bool MappedBuffer::SealedFile() const {
+  if (file_ < 0) return false;
+  int seals = fcntl(file_, F_GET_SEALS);
+  return seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
+}
+
 int MappedBuffer::MapFlags() const {
+  if (file_ >= 0) return MAP_SHARED;
   return MAP_PRIVATE | MAP_ANONYMOUS | (huge_ == HugePages::kHugetlb ? MAP_HUGETLB | kMapHuge2MB : 0);
 }
 
 int MappedBuffer::MapFresh() {
   // MAP_FIXED is safe here: the range is ours (our pages or our reservation).
-  void* memory = mmap(reinterpret_cast<void*>(address()), map_length_, PROT_READ | PROT_WRITE, MapFlags() | MAP_FIXED, -1, 0);
+  int prot = PROT_READ | (writable_ ? PROT_WRITE : 0);
+  void* memory = mmap(reinterpret_cast<void*>(address()), map_length_, prot, MapFlags() | MAP_FIXED, file_, static_cast<off_t>(file_offset_));
   if (memory == MAP_FAILED) return errno;
   if (huge_ == HugePages::kTransparent) madvise(memory, map_length_, MADV_HUGEPAGE);
   mapped_ = true;
@@ -189,6 +246,8 @@ int MappedBuffer::Destroy(CloseMode mode) {
   }
   ReleaseReservation(reservation_);
   reservation_ = nullptr;
+  if (file_ >= 0) close(file_);  // the mapping, where it stays, holds the file by itself
+  file_ = -1;
   return 0;
 }
 
@@ -245,7 +304,8 @@ Napi::Value MappedBuffer::Unmap(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// remap(): fresh zero pages at the same address (mmap MAP_FIXED), whether mapped or unmapped.
+// remap(): fresh zero pages at the same address (mmap MAP_FIXED), whether mapped or unmapped; a shared
+// mapping maps its file again (the pages, and their contents, are the file's).
 Napi::Value MappedBuffer::Remap(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   if (!reservation_->owned) ThrowType(info.Env(), "the address range was given back; this buffer cannot be remapped");
@@ -259,6 +319,7 @@ Napi::Value MappedBuffer::Remap(const Napi::CallbackInfo& info) {
 }
 
 // discard(offset, length): madvise(MADV_DONTNEED): the pages read as zeros again (fresh on next touch).
+// In a shared mapping MADV_REMOVE instead: it punches the hole in the file, for every process mapping it.
 Napi::Value MappedBuffer::Discard(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckMapped(env);
@@ -266,7 +327,8 @@ Napi::Value MappedBuffer::Discard(const Napi::CallbackInfo& info) {
   if (offset % page_size_ != 0 || length % page_size_ != 0 || length == 0 || offset > map_length_ || length > map_length_ - offset) {
     ThrowRange(env, "discard needs whole pages of " + std::to_string(page_size_) + " bytes inside the buffer");
   }
-  if (madvise(reinterpret_cast<void*>(address() + offset), length, MADV_DONTNEED) != 0) ThrowVerb(env, "madvise", errno);
+  int advice = file_ >= 0 ? MADV_REMOVE : MADV_DONTNEED;
+  if (madvise(reinterpret_cast<void*>(address() + offset), length, advice) != 0) ThrowVerb(env, "madvise", errno);
   return env.Undefined();
 }
 

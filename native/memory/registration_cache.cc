@@ -220,8 +220,13 @@ bool RegistrationCache::WatchRange(uintptr_t start, uintptr_t end, Watch* watch)
     }
     if (!table.Publish(first, last, watch)) return false;
     if (strategy_ != Strategy::kMonitor) return true;
-    // Shared memory can change through its file descriptor without an event: not ours to vouch for.
-    int err = PrivatelyMapped(first, last) ? UffdMonitor::Register(from, to) : EINVAL;
+    // Shared memory can change through its file descriptor without an event: not ours to vouch for,
+    // unless it is one of our buffers over a memfd sealed against shrinking (a shareable buffer, a segment
+    // attachment): no one can truncate it, and unmaps here are events like any. What stays unseen is a
+    // hole punched through a writable descriptor (fallocate, or MADV_REMOVE in another process): peers
+    // given write access are trusted not to; read-only peers hold read-only descriptors and cannot.
+    bool watchable = PrivatelyMapped(first, last) || (ours != nullptr && ours->SealedFile());
+    int err = watchable ? UffdMonitor::Register(from, to) : EINVAL;
     if (err == 0) return true;
     table.Retire(watch);
     // Memory of another allocator may be hugetlbfs: try its alignment once.

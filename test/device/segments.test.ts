@@ -1,39 +1,19 @@
 import assert from 'node:assert/strict';
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
-import { Access, WrOpcode, getSegment, makeSegment, type RdmaError } from '../../lib';
+import { Access, WrOpcode, allocate, getSegment, makeSegment, type RdmaError } from '../../lib';
 import { pair } from '../support/fixture';
-import { fill, mismatches, patternByte } from '../support/segment-peer';
+import { fill, mismatches, patternByte, runPeer, startPeer } from '../support/segment-peer';
 
 // Segments between processes (segment-peer.ts runs each peer), every byte checked. As root in the VM,
 // with peers as nobody where the permit is what is tested.
-const peer = join(__dirname, '..', 'support', 'segment-peer.js');
+const peer = join(__dirname, '..', 'support', 'segment-peer.js'); // for fork()
 const NOBODY = 65_534;
-
-/** Runs a peer to its end: its last output line, status and signal. */
-async function runPeer(args: string[], uid?: number): Promise<{ line: string; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  const child = spawn(process.execPath, [peer, ...args], { uid, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-  return { line: stdout.trim().split('\n').at(-1) ?? '', status, signal, stderr };
-}
-
-/** A long-running peer: resolves once it printed its first line. */
-async function startPeer(args: string[]): Promise<{ first: string; next(): Promise<string>; child: ReturnType<typeof spawn> }> {
-  const child = spawn(process.execPath, [peer, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const first = (await lines.next()).value as string;
-  return { first, child, next: async () => ((await lines.next()).value as string) ?? '' };
-}
 
 test('8 processes attach one segment: readers see every byte, concurrent writers to disjoint ranges all land', async () => {
   const size = 8 * 65_536;
@@ -89,7 +69,7 @@ test('an owner killed with SIGKILL: attached peers are told and keep the data; i
   assert.equal(watcher.first, 'attached');
   owner.child.kill('SIGKILL');
   assert.equal(await watcher.next(), `removed owner-exited ${patternByte(3, 0)}`);
-  assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ECONNREFUSED');
+  assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ESRCH');
 });
 
 test('an owner killed while a peer RDMA-writes into its segment: every write completes, the peer keeps the data', async () => {
@@ -108,7 +88,7 @@ test('bad segment ids are RdmaErrors: garbage, an id from elsewhere, one made st
     assert.throws(() => getSegment(bad), (e: RdmaError) => e.code === 'EINVAL', bad);
   }
   assert.throws(() => getSegment(42 as unknown as string), TypeError);
-  assert.throws(() => getSegment('rdma-seg:rdma-node-seg:1:0123456789abcdef:1'), (e: RdmaError) => e.code === 'ECONNREFUSED');
+  assert.throws(() => getSegment('rdma-seg:rdma-node-seg:1:0123456789abcdef:1'), (e: RdmaError) => e.code === 'ESRCH');
   const segment = makeSegment(4096);
   const { id } = segment;
   segment.close();
@@ -170,18 +150,75 @@ test('a hugetlb segment: 2 MiB pages shared with a peer, attach offsets in whole
   assert.throws(() => segment.attach(4096, 4096), RangeError);
 });
 
-test('an attachment through the registration cache: registered (uncached: the monitor cannot watch shared mappings) and RDMA lands', async () => {
+test("a peer that got 'rdonly' holds a read-only descriptor (it cannot map the memory writable), 'rdwr' a writable one", async () => {
+  using segment = makeSegment(4096, { permit: { mode: 0o644 } });
+  assert.equal((await runPeer(['descriptors', segment.id])).line, 'rdonly rdwr');
+});
+
+test('makeSegment(buffer) shares the pages of a shareable buffer; other buffers are refused', async () => {
+  using buffer = allocate(3 * 4096, { shareable: true });
+  fill(buffer.bytes, 9);
+  const segment = makeSegment(buffer);
+  assert.equal(segment.size, 3 * 4096);
+  assert.equal((await runPeer(['read', segment.id, '0', String(3 * 4096), '9'])).line, 'ok');
+  assert.equal((await runPeer(['write', segment.id, '4096', '4096', '11'])).line, 'written');
+  assert.equal(mismatches(buffer.bytes.subarray(4096, 8192), 11, 4096), 0, "the peer's writes are in the owner's buffer");
+  buffer.close(); // the segment keeps the memory
+  using view = segment.attach(4096, 4096);
+  assert.equal(mismatches(view.bytes, 11, 4096), 0);
+  segment.close();
+  using plain = allocate(4096);
+  assert.throws(() => makeSegment(plain), TypeError);
+  assert.throws(() => makeSegment(buffer), TypeError, 'a closed buffer');
+  using shareable = allocate(4096, { shareable: true });
+  assert.throws(() => makeSegment(shareable, { hugePages: 'hugetlb' }), TypeError);
+  assert.throws(() => makeSegment(4096, { channel: 'fifo' as 'socket' }), TypeError);
+});
+
+test('a shareable buffer: remap() maps its file again (contents kept), discard() punches a hole every mapping sees', () => {
+  using buffer = allocate(2 * 4096, { shareable: true });
+  using segment = makeSegment(buffer);
+  using view = segment.attach();
+  buffer.bytes.fill(0x6b);
+  buffer.unmap();
+  buffer.remap();
+  assert.ok(buffer.bytes.every((b) => b === 0x6b));
+  buffer.discard(4096, 4096);
+  assert.ok(view.bytes.subarray(0, 4096).every((b) => b === 0x6b));
+  assert.ok(view.bytes.subarray(4096).every((b) => b === 0), 'the hole is in the file');
+});
+
+test('the registration cache trusts sealed shared memory: an attachment is cached, its unmap invalidates it; read-only ones stay uncached', async () => {
   using segment = makeSegment(65_536);
   using own = segment.attach();
   using t = pair();
   using cache = t.pair.pd.createRegistrationCache({ strategy: 'monitor' });
-  const before = cache.stats().uncached;
-  const region = cache.register(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
-  assert.equal(region.cached, false);
-  assert.equal(cache.stats().uncached, before + 1);
-  const source = t.pair.pd.registerMemory(Buffer.alloc(65_536, 0x42));
-  t.pair.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: region.remote() });
-  assert.equal((await t.pair.cqs[0].take(1, { timeoutMs: 30_000 }))[0]!.statusName, 'SUCCESS');
+  const source = t.pair.pd.registerMemory(Buffer.alloc(65_536));
+  const writeInto = async (region: { remote(): { addr: bigint; rkey: number; length: number } }, byte: number): Promise<void> => {
+    source.bytes.fill(byte);
+    t.pair.qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: region.remote() });
+    assert.equal((await t.pair.cqs[0].take(1, { timeoutMs: 30_000 }))[0]!.statusName, 'SUCCESS');
+  };
+  const first = cache.register(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+  assert.equal(first.cached, true);
+  first.close();
+  const again = cache.register(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+  assert.equal(cache.stats().hits, 1);
+  await writeInto(again, 0x42);
   assert.ok(own.bytes.every((b) => b === 0x42));
-  region.close();
+  again.close();
+  own.unmap(); // an unmap event, as for private memory
+  own.remap();
+  const invalidated = cache.stats().invalidations;
+  assert.ok(invalidated >= 1, `invalidations ${invalidated}`);
+  const fresh = cache.register(own.bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+  assert.equal(cache.stats().misses, 2);
+  await writeInto(fresh, 0x43);
+  assert.ok(own.bytes.every((b) => b === 0x43));
+  fresh.close();
+  using reader = getSegment(segment.id);
+  using readOnly = reader.attach();
+  const before = cache.stats().uncached;
+  cache.register(readOnly.bytes, Access.REMOTE_READ).close();
+  assert.equal(cache.stats().uncached, before + 1, 'userfaultfd does not register mappings that can never be written');
 });

@@ -1,19 +1,58 @@
 /**
  * A peer process for the segment tests (argv: a mode and its arguments; one result line on stdout).
- *   own <size> <mode> <seed>       make a segment, fill it, print its id; then on stdin: `exit`
+ *   own <size> <mode> <seed> [channel]   make a segment, fill it, print its id; then on stdin: `exit`
  *   read <segid> <offset> <length> <seed>   attach read-only, check the pattern: "ok" or "bad <count>"
  *   write <segid> <offset> <length> <seed>  attach read-write, write the pattern: "written"
  *   write-rdonly <segid>           attach read-only and write to it (the kernel stops it: SIGSEGV)
  *   get <segid> <rdwr|rdonly>      {"ok":true} or {"code":...}
+ *   descriptors <segid>            get it 'rdonly', then 'rdwr': how each holds the memfd ("rdonly rdwr")
  *   watch <segid>                  attach, print "attached", then on 'removed': "removed <reason> <byte 0>"
  *   rdma <segid> <length> <seed>   attach read-write, register it, RDMA-write the pattern into it from a
  *                                  loopback QP and RDMA-read it back: "rdma <write status> <read status> <bad>"
  *   rdma-stream <segid> <count>    the same, `count` writes of 64 KiB one after another, printing "ready"
  *                                  first: "rdma-stream <successes> <failures> <bad bytes at the end>"
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevice, type RdmaError } from '../../lib';
+import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevice, type RdmaError, type SegmentChannel } from '../../lib';
+
+/** Runs a peer to its end: its last output line, status and signal. */
+export async function runPeer(args: string[], uid?: number): Promise<{ line: string; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [__filename, ...args], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  return { line: stdout.trim().split('\n').at(-1) ?? '', status, signal, stderr };
+}
+
+/** A long-running peer: resolves once it printed its first line. */
+export async function startPeer(args: string[], uid?: number): Promise<{ first: string; next(): Promise<string>; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, [__filename, ...args], { uid, gid: uid, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = (await lines.next()).value as string;
+  return { first, child, next: async () => ((await lines.next()).value as string) ?? '' };
+}
+
+/** How this process holds segment memfds: the access mode of each ('rdonly' or 'rdwr'). */
+function memfdModes(): string[] {
+  return readdirSync('/proc/self/fd')
+    .filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:rdma-node');
+      } catch {
+        return false; // the directory's own descriptor, gone
+      }
+    })
+    .map((fd) => {
+      const flags = parseInt(/flags:\s*([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+      return (flags & 3) === 0 ? 'rdonly' : 'rdwr';
+    });
+}
 
 export const patternByte = (seed: number, i: number): number => (i * 13 + seed * 101 + (i >> 9)) & 0xff;
 
@@ -32,7 +71,7 @@ export function mismatches(bytes: Uint8Array, seed: number, base = 0): number {
 async function main([mode, ...args]: string[]): Promise<void> {
   switch (mode) {
     case 'own': {
-      const segment = makeSegment(Number(args[0]), { permit: { mode: Number(args[1]) } });
+      const segment = makeSegment(Number(args[0]), { permit: { mode: Number(args[1]) }, channel: (args[3] ?? 'socket') as SegmentChannel });
       fill(segment.attach().bytes, Number(args[2]));
       console.log(segment.id);
       createInterface({ input: process.stdin }).on('line', (line) => line === 'exit' && process.exit(0));
@@ -65,6 +104,16 @@ async function main([mode, ...args]: string[]): Promise<void> {
       } catch (error) {
         console.log(JSON.stringify({ code: (error as RdmaError).code }));
       }
+      return;
+    }
+    case 'descriptors': {
+      const modes = (['rdonly', 'rdwr'] as const).map((access) => {
+        const got = getSegment(args[0]!, { access });
+        const modes = memfdModes().join(',');
+        got.close();
+        return modes;
+      });
+      console.log(modes.join(' '));
       return;
     }
     case 'watch': {

@@ -124,6 +124,17 @@ test('transparent huge pages: a 2 MiB-aligned mapping advised MADV_HUGEPAGE', ()
   assert.match(smaps.slice(start, smaps.indexOf('VmFlags', start) + 200), /VmFlags:.* hg/);
 });
 
+test('a shareable buffer is a shared mapping of its own sealed memfd, transparent huge pages included', () => {
+  for (const hugePages of [undefined, 'transparent'] as const) {
+    using buffer = allocate(3 << 20, { shareable: true, hugePages });
+    if (hugePages) assert.equal(buffer.address % BigInt(2 << 20), 0n);
+    buffer.bytes.fill(7);
+    const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.startsWith(`${buffer.address.toString(16)}-`));
+    assert.match(line ?? '', /^\S+ rw-s .*\/memfd:rdma-node buffer/);
+  }
+  assert.throws(() => allocate(4096, { shareable: 1 as unknown as boolean }), TypeError);
+});
+
 test('a mapped buffer cannot be transferred to another thread: it is copied', () => {
   using buffer = allocate(4096);
   buffer.bytes[0] = 42;
