@@ -13,6 +13,11 @@
       "cflags": ["-fPIC"]
     },
     {
+      "target_name": "rdma-node-shepherd",
+      "type": "executable",
+      "sources": ["native/jobs/shepherd.cc"]
+    },
+    {
       "target_name": "rdma_native",
       "dependencies": ["rdma_core"],
       "sources": [

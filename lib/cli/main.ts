@@ -8,6 +8,7 @@ import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
 import { collectDevInfo, devInfoJson, devinfoMain } from '../tools/devinfo';
 import { listDevices } from '../verbs/device';
 import { printDevices, runDemo } from './demo';
+import { jobsMain, killMain, runMain } from './jobs';
 import { runTests } from '../harness/test-runner';
 import { rcPingpong } from '../tools/rc-pingpong';
 import { rping } from '../tools/rping';
@@ -29,6 +30,11 @@ const usage = `usage: rdma-node <command>
                         two linked VMs)
   setup                 install the Debian packages rdma-node needs (rdma-core headers and providers,
                         the reference tools, the VM's packages) with apt; only those missing
+  run -np N [options] script.js [args]
+                        run N ranks of a script on this host in one job container, accounted
+                        (rdma-node run --help); across hosts use mpirun or srun
+  jobs [--json]         the running jobs of this user and their processes
+  kill [-s SIGNAL] JOB  end a job (or send SIGNAL to every process of it)
   vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help);
                         --hosts 2 runs it in two VMs linked to each other
 
@@ -76,6 +82,12 @@ async function main(argv: string[]): Promise<number> {
       return setup();
     case 'vm':
       return vmMain(rest);
+    case 'run':
+      return runMain(rest);
+    case 'jobs':
+      return jobsMain(rest);
+    case 'kill':
+      return killMain(rest);
     case 'rc_pingpong':
       return rcPingpong(rest);
     case 'ud_pingpong':

@@ -34,6 +34,7 @@ const nativeRanks: Record<string, number> = {
   verbs: 2,
   cm: 3,
   memory: 3,
+  jobs: 4,
   bench: 4,
   testing: 4,
   'addon/addon.cc': 5,
