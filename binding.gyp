@@ -5,6 +5,9 @@
     "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
   },
+  "variables": {
+    "has_pmix": "<!(pkg-config --exists pmix && echo 1 || echo 0)"
+  },
   "targets": [
     {
       "target_name": "rdma_core",
@@ -28,11 +31,19 @@
         "native/cm/cm_channel.cc", "native/cm/cm_id.cc",
         "native/memory/alloc.cc", "native/memory/cma.cc", "native/memory/registration_cache.cc", "native/memory/segment.cc", "native/memory/segment_channel.cc",
         "native/bench/bench.cc", "native/bench/bench_loops.cc",
+        "native/jobs/pmix.cc",
         "native/testing/hooks.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags": ["<!@(bash scripts/check-headers.sh)"],
-      "libraries": ["<!@(pkg-config --libs libibverbs librdmacm)"]
+      "libraries": ["<!@(pkg-config --libs libibverbs librdmacm)"],
+      "conditions": [
+        ["has_pmix==1", {
+          "defines": ["RDMA_NODE_HAVE_PMIX"],
+          "cflags": ["<!@(pkg-config --cflags pmix)"],
+          "libraries": ["<!@(pkg-config --libs pmix)"]
+        }]
+      ]
     }
   ]
 }

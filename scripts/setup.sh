@@ -8,6 +8,8 @@ packages=(
   pkg-config libibverbs-dev librdmacm-dev ibverbs-providers rdma-core   # build + rxe provider
   ibverbs-utils rdmacm-utils perftest iproute2                           # reference tools, `rdma link`
   qemu-system-x86 busybox-static cpio kmod xz-utils                      # the Soft-RoCE VM
+  libpmix-dev openmpi-bin libopenmpi-dev                                 # jobs: PMIx, mpirun
+  slurmctld slurmd slurm-client munge openssh-server openssh-client      # jobs: srun, ssh between VMs
 )
 
 missing=()
@@ -30,6 +32,14 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# sshd, munged, slurmctld and slurmd are for the VMs, which start their own: their packages must not
+# start them on this host (policy-rc.d 101: no service starts while installing).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e $policy ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+  $sudo chmod +x $policy
+  trap '$sudo rm -f $policy' EXIT
+fi
 # A stale package list makes `install` fail with 404s; refresh once, then install.
 $sudo apt-get update -qq >&2
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

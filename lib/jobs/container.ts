@@ -50,7 +50,10 @@ function enableControllers(mount: string, dir: string): string[] {
   let at = mount;
   for (const step of [...steps, undefined]) {
     const offered = readFileSync(join(at, 'cgroup.controllers'), 'utf8').split(/\s+/);
-    for (const controller of wanted.filter((c) => offered.includes(c))) {
+    // Never where processes are (the root aside): threaded controllers would be let in, and the cgroup
+    // would become a thread root under which no job's cgroup could take a process (EOPNOTSUPP).
+    const holdsProcesses = at !== mount && readFileSync(join(at, 'cgroup.procs'), 'utf8').trim() !== '';
+    for (const controller of wanted.filter((c) => offered.includes(c) && !holdsProcesses)) {
       try {
         writeFileSync(join(at, 'cgroup.subtree_control'), `+${controller}`);
       } catch {

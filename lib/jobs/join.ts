@@ -9,7 +9,9 @@
  */
 import { hostname as osHostname } from 'node:os';
 
+import { connectJob, type ConnectOptions, type JobConnections } from './connect';
 import { expandHostlist } from './hostlist';
+import { PmixExchange } from './pmix';
 import { Ring } from './rendezvous';
 
 export type Launcher = 'pmix' | 'openmpi' | 'slurm' | 'rdma-node';
@@ -40,6 +42,11 @@ export class Job {
   /** Resolves once every rank has called it. */
   async barrier(): Promise<void> {
     await this.exchange.allgather(new Uint8Array(0));
+  }
+
+  /** An RC queue pair to every other rank, ready to use (see connect.ts). */
+  connect(options: ConnectOptions = {}): Promise<JobConnections> {
+    return connectJob(this, options);
   }
 
   close(): void {
@@ -83,6 +90,10 @@ function slurmRoot(env: NodeJS.ProcessEnv): string | undefined {
 
 /** Who started this process, from its environment. */
 export function identify(env: NodeJS.ProcessEnv = process.env): Identity {
+  if (env.PMIX_NAMESPACE !== undefined && env.PMIX_RANK !== undefined) {
+    const rank = integer(env, 'PMIX_RANK');
+    return { launcher: 'pmix', rank, size: 0, localRank: 0, localSize: 0, serveRoot: false }; // the rest from PMIx itself
+  }
   if (env.OMPI_COMM_WORLD_RANK !== undefined) {
     return {
       launcher: 'openmpi', rank: integer(env, 'OMPI_COMM_WORLD_RANK'), size: integer(env, 'OMPI_COMM_WORLD_SIZE'),
@@ -115,6 +126,11 @@ export async function joinJob(options: JoinOptions = {}): Promise<Job> {
   const env = options.env ?? process.env;
   const timeoutMs = options.timeoutMs ?? (Number(env.RDMA_NODE_BOOTSTRAP_TIMEOUT) || 60_000);
   const who = identify(env);
+  if (who.launcher === 'pmix') {
+    const pmix = new PmixExchange(timeoutMs);
+    const { rank, size, localRank, localSize } = pmix.info;
+    return new Job('pmix', rank, size, localRank, localSize, osHostname(), pmix);
+  }
   if (who.root === undefined) {
     throw new Error(`joinJob: started by ${who.launcher} without PMIx: set RDMA_NODE_BOOTSTRAP=host:port (where rank 0 serves the rendezvous) for every rank`);
   }

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { constants } from 'node:os';
@@ -120,6 +120,47 @@ export class RunningJob extends EventEmitter {
 
 const isScript = (path: string): boolean => /\.(c|m)?js$/.test(path);
 
+/**
+ * The shepherd was killed (from outside: it never dies by itself): what the launcher can still do. A
+ * cgroup is killed whole and removed; without one only the ranks' process group can be reached, so a
+ * process that left it and double-forked escapes (the promise the process container cannot keep).
+ */
+function reapWithoutShepherd(entry: JobEntry, ranks: RankRecord[]): void {
+  if (entry.cgroup !== undefined) {
+    try {
+      writeFileSync(join(entry.cgroup, 'cgroup.kill'), '1');
+    } catch {
+      // already gone
+    }
+    for (const until = Date.now() + 5000; Date.now() < until && /populated 1/.test(readIfThere(join(entry.cgroup, 'cgroup.events'))); ) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+    for (const dir of [...ranks.map(({ rank }) => join(entry.cgroup!, `rank-${rank}`)), entry.cgroup]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not made, or already removed
+      }
+    }
+  }
+  const group = ranks[0]?.pid;
+  if (group) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // nobody left in it
+    }
+  }
+}
+
+function readIfThere(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 export async function launch(options: RunOptions): Promise<RunningJob> {
   const { np, command } = options;
   if (!Number.isInteger(np) || np < 1 || np > 4096) throw new RangeError('np is a whole number of ranks from 1 to 4096');
@@ -156,6 +197,7 @@ async function supervise(
 ): Promise<JobRecord> {
   const { np } = options;
   const started = Date.now();
+  const exited = once(shepherd, 'exit');
   job.id = shepherd.pid!;
   const output = options.output ?? ((_rank, stream, line) => (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`));
   const streamsDone: Promise<unknown>[] = [];
@@ -243,8 +285,13 @@ async function supervise(
         break;
     }
   }
-  await Promise.all([once(shepherd, 'close'), ...streamsDone]);
+  await exited;
   root.close();
+  if (shepherd.signalCode !== null) {
+    endedBy = 'shepherd-killed';
+    reapWithoutShepherd(entry, ranks);
+  }
+  await Promise.all(streamsDone); // the ranks' output, to its last line
   forgetJob(job.id);
   const sum = (pick: (r: RankRecord) => number): number => ranks.reduce((total, r) => total + pick(r), 0);
   const total: Usage = jobAccount

@@ -332,6 +332,15 @@ export interface NativeTesting {
   benchMunmap(size: number, monitored: boolean, iterations: number): number;
 }
 
+export interface NativePmixClient extends NativeResource {
+  readonly info: { namespace: string; rank: number; size: number; localRank: number; localSize: number };
+  put(key: string, buffer: ArrayBuffer, offset: number, length: number): void;
+  commit(): void;
+  /** done(0, '') once every rank arrived, else an errno and PMIx's words for it. */
+  fence(collect: boolean, done: (errno: number, detail: string) => void): void;
+  get(rank: number, key: string): Buffer | undefined;
+}
+
 export interface NativeSegment extends NativeResource {
   readonly id: string;
   readonly size: number;
@@ -359,6 +368,7 @@ export interface NativeBinding {
   processRead(pid: number, remote: { addr: bigint; length: bigint | number }[], target: ArrayBuffer, offset: number, length: number): number;
   processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;
   allowPtracer(pid: number): void;
+  pmixInit(): NativePmixClient;
   addressOf(buffer: ArrayBuffer, offset: number): bigint;
   testing: NativeTesting;
 }

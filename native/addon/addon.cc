@@ -10,6 +10,7 @@
 #include "memory/alloc.h"
 #include "memory/cma.h"
 #include "memory/segment.h"
+#include "jobs/pmix.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
 #include "verbs/ah.h"
@@ -63,6 +64,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->registration_cache_class = Napi::Persistent(RegistrationCache::Define(env));
   data->segment_class = Napi::Persistent(Segment::Define(env));
   data->segment_access_class = Napi::Persistent(SegmentAccess::Define(env));
+  data->pmix_client_class = Napi::Persistent(PmixClient::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
@@ -79,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("processRead", Napi::Function::New(env, ProcessRead, "processRead"));
   exports.Set("processWrite", Napi::Function::New(env, ProcessWrite, "processWrite"));
   exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer, "allowPtracer"));
+  exports.Set("pmixInit", Napi::Function::New(env, PmixClient::Init, "pmixInit"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("testing", TestingExports(env));
   return exports;

@@ -35,6 +35,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroo
 for d in tmp run; do mount -t tmpfs -o mode=1777 tmpfs $H/$d; done
 mount -t proc proc $H/proc
 mount -t sysfs sysfs $H/sys
+mount -t cgroup2 cgroup2 $H/sys/fs/cgroup  # job containers (lib/jobs/container.ts)
 mount -t devtmpfs devtmpfs $H/dev
 mkdir -p $H/dev/pts $H/dev/shm
 mount -t devpts devpts $H/dev/pts
@@ -60,6 +61,10 @@ if [ -n "$L" ]; then
   [ -n "$NET" ] || fail "no network interface has the link's MAC $mac"
   ip link set $NET up
   ip addr add $addr dev $NET || fail "cannot put $addr on $NET"
+  ip4=\${addr%/*}
+  hostname host$((\${ip4##*.} - 1))  # host0, host1: what mpirun and Slurm call them
+else
+  hostname rdma-node-vm
 fi
 chroot $H /usr/bin/rdma link add $DEV type rxe netdev $NET || fail "rdma link add $DEV failed"
 i=0

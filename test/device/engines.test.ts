@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { test } from 'node:test';
+
+import { rankScript, runJob } from '../support/jobs';
+
+// Ranks bootstrapping under the launchers people run, in one VM: this package's, and Open MPI's mpirun
+// (through PMIx, and without it through RDMA_NODE_BOOTSTRAP). Every rank then talks RDMA to every other
+// over rxe, every byte checked.
+
+/** mpirun as root in the VM: it wants an rsh agent named even for one host, and a writable session dir. */
+const mpirunEnv = { ...process.env, OMPI_MCA_plm_rsh_agent: 'false', OMPI_MCA_orte_tmpdir_base: '/tmp', OMPI_MCA_btl: 'self,tcp', OMPI_MCA_pml: 'ob1' };
+
+async function mpirun(np: number, command: string[], env: NodeJS.ProcessEnv = mpirunEnv): Promise<{ status: number | null; lines: string[]; stderr: string }> {
+  const child = spawn('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(np), ...command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status] = (await once(child, 'close')) as [number | null];
+  return { status, lines: out.trim().split('\n').filter(Boolean), stderr };
+}
+
+const results = (lines: string[]) => lines.map((line) => JSON.parse(line) as { rank: number; launcher: string; peers: number; bad: number; statuses: string[] }).sort((a, b) => a.rank - b.rank);
+
+test('rdma-node run -np 3: joinJob, connect, and 64 KiB from every rank to every other over RC, every byte checked', async () => {
+  const { record, lines } = await runJob(['-np', '3', rankScript, 'rdma']);
+  assert.equal(record.status, 0, lines.join('\n'));
+  assert.deepEqual(results(lines), [0, 1, 2].map((rank) => ({ rank, launcher: 'rdma-node', peers: 2, bad: 0, statuses: ['SUCCESS'] })));
+});
+
+test("Open MPI's mpirun -np 3: ranks bootstrap through PMIx and talk RDMA", async () => {
+  const run = await mpirun(3, [process.execPath, rankScript, 'rdma']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(results(run.lines), [0, 1, 2].map((rank) => ({ rank, launcher: 'pmix', peers: 2, bad: 0, statuses: ['SUCCESS'] })));
+});
+
+test('Open MPI without PMIx: rank 0 serves the rendezvous at RDMA_NODE_BOOTSTRAP', async () => {
+  const run = await mpirun(2, ['sh', '-c', `unset PMIX_NAMESPACE PMIX_RANK; exec "$0" "$@"`, process.execPath, rankScript, 'join'], {
+    ...mpirunEnv, RDMA_NODE_BOOTSTRAP: '127.0.0.1:29500',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const joined = run.lines.map((line) => JSON.parse(line) as { launcher: string; rank: number; all: string[] });
+  assert.deepEqual(joined.map((j) => j.launcher), ['openmpi', 'openmpi']);
+  for (const j of joined) assert.deepEqual(j.all, ['rank 0', 'rank 1']);
+});
