@@ -32,3 +32,7 @@ export { MemoryWindow, MwType } from './verbs/mw';
 export { SharedReceiveQueue, type SrqAttributes } from './verbs/srq';
 export { Endpoint, Listener, connect, listen, type EndpointOptions, type LocalRegion, type OperationOptions } from './endpoint/endpoint';
 export { splitUdReceive, udReceiveBytes } from './verbs/qp/ud';
+export { joinJob, Job, type JoinOptions, type Launcher } from './jobs/join';
+export type { ConnectOptions as JobConnectOptions, JobConnections } from './jobs/connect';
+export { launch, RunningJob, type RunOptions, type JobRecord, type RankRecord, type Usage } from './jobs/launcher';
+export { BootstrapError } from './jobs/rendezvous';

@@ -21,8 +21,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { Access, WrOpcode } from '../../lib';
-import { joinJob } from '../../lib/jobs/join';
+import { Access, WrOpcode, joinJob } from '../../lib';
+
 
 const rank = Number(process.env.RDMA_NODE_RANK ?? process.env.OMPI_COMM_WORLD_RANK ?? process.env.SLURM_PROCID);
 const forever = (): void => void setInterval(() => undefined, 1 << 30);
