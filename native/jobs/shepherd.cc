@@ -41,6 +41,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -237,11 +238,10 @@ bool Empty(const Job& job) {
   return job.cgroup.empty() || StatValue(ReadFile(job.cgroup + "/cgroup.events"), "populated") == 0;
 }
 
-void Account(const Job& job, const std::string& dir, const std::string& who) {
+void Account(const std::string& dir, const std::string& who) {
   std::string cpu = ReadFile(dir + "/cpu.stat"), peak = ReadFile(dir + "/memory.peak"), events = ReadFile(dir + "/memory.events");
   Say("account " + who + " " + std::to_string(StatValue(cpu, "user_usec")) + " " + std::to_string(StatValue(cpu, "system_usec")) + " " +
       (peak.empty() ? "-1" : std::to_string(atoll(peak.c_str()))) + " " + std::to_string(StatValue(events, "oom_kill")));
-  (void)job;
 }
 
 // The cgroup of the job and a leaf per rank; the controllers the parent offers are enabled for the ranks.
@@ -263,17 +263,27 @@ void RemoveCgroups(const Job& job) {
   rmdir(job.cgroup.c_str());
 }
 
-// In the forked child: becomes rank `r` and execs the program; returns only on failure (errno).
-int BecomeRank(const Job& job, size_t r, char** program) {
+// Closes every descriptor from `from` up, but `keep`.
+void CloseFrom(int from, int keep) {
+  for (auto [first, last] : {std::pair<unsigned, unsigned>{static_cast<unsigned>(from), static_cast<unsigned>(keep - 1)},
+                             std::pair<unsigned, unsigned>{static_cast<unsigned>(keep + 1), ~0U}}) {
+    if (first > last) continue;
+    if (syscall(SYS_close_range, first, last, 0) != 0) {
+      for (unsigned fd = first; fd <= last && fd < 65536; fd++) close(static_cast<int>(fd));
+    }
+  }
+}
+
+// In the forked child: becomes rank `r` and execs the program; returns only on failure (errno), which
+// it can still report on `status_fd` (close-on-exec).
+int BecomeRank(const Job& job, size_t r, char** program, int status_fd) {
   if (!job.cgroup.empty() && !WriteFile(job.cgroup + "/rank-" + std::to_string(r) + "/cgroup.procs", "0")) return errno;
   setpgid(0, job.group);
   int base = 4 + 3 * static_cast<int>(r);
   for (int fd = 0; fd < 3; fd++) {
     if (dup2(base + fd, fd) < 0) return errno;
   }
-  if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
-    for (int fd = 3; fd < 65536; fd++) close(fd);
-  }
+  CloseFrom(3, status_fd);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -289,31 +299,33 @@ void StartRanks(Job& job, char** program) {
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) {
       Say("spawn-failed " + std::to_string(r) + " " + std::to_string(errno));
+      job.ranks[r].exited = true;
+      StartEnding(job, "spawn-failed", SIGTERM, 0);
       continue;
     }
     pid_t pid = fork();
     if (pid == 0) {
       close(status_pipe[0]);
-      int err = BecomeRank(job, r, program);
+      int err = BecomeRank(job, r, program, status_pipe[1]);
       if (write(status_pipe[1], &err, sizeof err) < 0) _exit(127);
       _exit(127);
     }
     close(status_pipe[1]);
     int err = pid < 0 ? errno : 0;
     if (pid > 0) {
+      job.ranks[r].pid = pid;  // reaped as a rank, even if its exec fails
       if (job.group == 0) job.group = pid;
       setpgid(pid, job.group);  // as the child does: whichever runs first
       if (read(status_pipe[0], &err, sizeof err) != sizeof err) err = 0;
     }
     close(status_pipe[0]);
+    if (pid < 0) job.ranks[r].exited = true;  // nothing to reap
     if (err != 0) {
       Say("spawn-failed " + std::to_string(r) + " " + std::to_string(err));
       StartEnding(job, "spawn-failed", SIGTERM, 0);
     } else {
-      job.ranks[r].pid = pid;
       Say("start " + std::to_string(r) + " " + std::to_string(pid));
     }
-    if (pid > 0 && err != 0) job.ranks[r].pid = pid;  // reaped as a rank
   }
   for (size_t r = 0; r < job.ranks.size(); r++) {
     for (int fd = 0; fd < 3; fd++) close(4 + 3 * static_cast<int>(r) + fd);
@@ -395,8 +407,8 @@ int main(int argc, char** argv) {
     if (fds[1].revents) ReadCommands(job);
   }
   if (!job.cgroup.empty()) {
-    for (size_t r = 0; r < job.ranks.size(); r++) Account(job, job.cgroup + "/rank-" + std::to_string(r), std::to_string(r));
-    Account(job, job.cgroup, "job");
+    for (size_t r = 0; r < job.ranks.size(); r++) Account(job.cgroup + "/rank-" + std::to_string(r), std::to_string(r));
+    Account(job.cgroup, "job");
     RemoveCgroups(job);
   }
   Say("done");

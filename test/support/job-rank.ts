@@ -14,7 +14,7 @@
  *   join [skip-rank]      joinJob(), allgather "rank R", barrier, print what arrived (skip-rank never joins)
  *   stdin                 print the first line of stdin (rank 0) or "no stdin"
  *   rdma [device]         joinJob(), connect(), send 64 KiB of a pattern of its own to every rank and
- *                         check every byte of what each sent: {"rank","launcher","peers","bad","statuses"}
+ *                         check every byte of what each sent: {"rank","hostname","launcher","peers","bad","statuses"}
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -131,7 +131,7 @@ async function main([mode, ...args]: string[]): Promise<void> {
       }
       const statuses = [...new Set(completions.map((c) => c.statusName))];
       await job.barrier(); // nobody tears down while a peer still receives
-      console.log(JSON.stringify({ rank: job.rank, launcher: job.launcher, peers: peers.length, bad, statuses }));
+      console.log(JSON.stringify({ rank: job.rank, hostname: job.hostname, launcher: job.launcher, peers: peers.length, bad, statuses }));
       links.close();
       job.close();
       return;

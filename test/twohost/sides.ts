@@ -41,3 +41,40 @@ export function pattern(tag: string, length: number): Buffer {
 /** perftest prints GIDs byte by byte in decimal: 10.77.0.1 → ...:255:255:10:77:00:01. */
 export const perftestGid = (address: string): string =>
   `00:00:00:00:00:00:00:00:00:00:255:255:${address.split('.').map((b) => b.padStart(2, '0')).join(':')}`;
+
+const BATON_PORT = 7071;
+
+/** Host 1: resolves when host 0 says `tag` (see tellPeer), so that host 1 keeps serving until host 0 is done. */
+export async function awaitPeer(tag: string): Promise<void> {
+  const { createServer } = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer((socket) => {
+      socket.setEncoding('utf8');
+      let text = '';
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (!text.includes('\n')) return;
+        socket.end();
+        if (text.trim() !== tag) return;
+        server.close();
+        resolve();
+      });
+    });
+    server.on('error', reject);
+    server.listen(BATON_PORT, role.address);
+  });
+}
+
+/** Host 0: tells host 1 `tag`, retrying while host 1 is not listening yet. */
+export async function tellPeer(tag: string): Promise<void> {
+  const { createConnection } = await import('node:net');
+  const deadline = Date.now() + CONNECT_DEADLINE_MS;
+  for (;;) {
+    const sent = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: role.peer, port: BATON_PORT }, () => socket.end(`${tag}\n`, () => resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (sent || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}

@@ -60,3 +60,10 @@ test("Slurm host lists expand as Slurm's do", () => {
   assert.deepEqual(expandHostlist('r[1-2]c[1-2]'), ['r1c1', 'r1c2', 'r2c1', 'r2c2']);
   assert.deepEqual(expandHostlist(''), []);
 });
+
+test('a program that cannot be started ends the job with 127 and says why', async () => {
+  const { record, stderr } = await runJob(['-np', '2', '/nonexistent/program']);
+  assert.equal(record.status, 127);
+  assert.equal(record.endedBy, 'spawn-failed');
+  assert.match(stderr, /could not start \/nonexistent\/program: errno 2/);
+});

@@ -12,7 +12,7 @@ import { jobScript } from './job';
 import { ensureKernel, type Kernel, type Suite } from './kernel';
 import { stderrLog, type Log } from './paths';
 import { BootFailure, combine, guestFor, PEER_GRACE_MS, statusOf, type Guest } from './guest';
-import { freeUdpPorts, pairHosts } from './pair';
+import { freeUdpPorts, pairHosts, pairSecrets } from './pair';
 import { bootQemu } from './qemu';
 import { requireTools } from './tools';
 
@@ -53,7 +53,7 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
     throw new BootFailure(`cannot build the initramfs for Linux ${kernel.version}: ${(error as Error).message}`);
   }
   const cwd = resolve(options.cwd ?? process.cwd());
-  const hosts = options.hosts === 2 ? pairHosts(await freeUdpPorts()) : undefined;
+  const hosts = options.hosts === 2 ? pairHosts(await freeUdpPorts(), pairSecrets()) : undefined;
   const output = options.output ?? ((line: string) => process.stdout.write(`${line}\n`));
   const guests = (hosts ?? [undefined]).map((host) => guestFor(host, log, output));
   const stop = new AbortController();

@@ -3,7 +3,12 @@
  * running in one of them learns its role. The link is a pair of UDP ports on 127.0.0.1, one per qemu
  * process, each sending to the other's: it exists only between them.
  */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import type { Link } from './qemu';
 
@@ -18,8 +23,28 @@ export interface PairHost {
   env: Record<string, string>;
 }
 
+/**
+ * What the two VMs of one pair share and nobody else has, made afresh for each pair: an ssh key (host 0's
+ * mpirun logs into host 1 with it, lib/harness/vm/services.ts) and a munge key (Slurm's daemons trust each
+ * other by it). They travel in the VMs' environment, base64.
+ */
+export function pairSecrets(): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'rdma-node-pair-'));
+  try {
+    const made = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'rdma-node pair', '-f', join(dir, 'id')], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`ssh-keygen failed (is openssh-client installed? rdma-node setup installs it): ${made.stderr ?? made.error}`);
+    return {
+      RDMA_NODE_PAIR_SSH_KEY: readFileSync(join(dir, 'id')).toString('base64'),
+      RDMA_NODE_PAIR_SSH_PUB: readFileSync(join(dir, 'id.pub'), 'utf8').trim(),
+      RDMA_NODE_PAIR_MUNGE_KEY: randomBytes(1024).toString('base64'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Host 0 (10.77.0.1) receives its link's frames on `ports[0]`, host 1 (10.77.0.2) on `ports[1]`. */
-export function pairHosts(ports: [number, number]): [PairHost, PairHost] {
+export function pairHosts(ports: [number, number], secrets: Record<string, string> = {}): [PairHost, PairHost] {
   const host = (index: 0 | 1): PairHost => {
     const address = `${PAIR_SUBNET}.${index + 1}`;
     const peer = `${PAIR_SUBNET}.${2 - index}`;
@@ -32,6 +57,7 @@ export function pairHosts(ports: [number, number]): [PairHost, PairHost] {
         RDMA_NODE_ADDRESS: address,
         RDMA_NODE_PEER: peer,
         RDMA_NODE_DEVICE: PAIR_DEVICE,
+        ...secrets,
       },
     };
   };
