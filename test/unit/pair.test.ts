@@ -39,7 +39,7 @@ test('a pair\'s status: the first failure, a VM stopped for its peer counts only
 });
 
 test('the two-host suite: its files, in the order both hosts run them', () => {
-  assert.deepEqual(testFiles('twohost').map((f) => basename(f)), ['bench.test.js', 'endpoint.test.js', 'pingpong.test.js']);
+  assert.deepEqual(testFiles('twohost').map((f) => basename(f)), ['bench.test.js', 'endpoint.test.js', 'engines.test.js', 'pingpong.test.js']);
   assert.deepEqual(testFiles('twohost', 'ping').map((f) => basename(f)), ['pingpong.test.js']);
 });
 
