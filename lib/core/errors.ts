@@ -24,7 +24,7 @@ export class RdmaError extends Error {
 }
 
 /** The error a pending operation rejects with when the object it waits on is closed or times out. */
-const errnos = { ECANCELED: 125, ETIMEDOUT: 110, ECONNREFUSED: 111, ECONNRESET: 104, ENETUNREACH: 101, EHOSTUNREACH: 113, ENODEV: 19, EPIPE: 32 } as const;
+const errnos = { ENOENT: 2, EINVAL: 22, ECANCELED: 125, ETIMEDOUT: 110, ECONNREFUSED: 111, ECONNRESET: 104, ENETUNREACH: 101, EHOSTUNREACH: 113, ENODEV: 19, EPIPE: 32 } as const;
 
 /** An RdmaError raised by this library itself (a timeout, a closed object, a refused connection). */
 export function rdmaError(verb: string, code: keyof typeof errnos, detail: string): RdmaError {

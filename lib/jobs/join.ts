@@ -9,6 +9,8 @@
  */
 import { hostname as osHostname } from 'node:os';
 
+import { rdmaError } from '../core/errors';
+
 import { connectJob, type ConnectOptions, type JobConnections } from './connect';
 import { expandHostlist } from './hostlist';
 import { PmixExchange } from './pmix';
@@ -76,7 +78,7 @@ interface Identity {
 
 function integer(env: NodeJS.ProcessEnv, name: string): number {
   const value = Number(env[name]);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`joinJob: ${name} is ${JSON.stringify(env[name])}, not a rank number`);
+  if (!Number.isInteger(value) || value < 0) throw rdmaError('joinJob', 'EINVAL', `${name} is ${JSON.stringify(env[name])}, not a rank number`);
   return value;
 }
 
@@ -115,16 +117,21 @@ export function identify(env: NodeJS.ProcessEnv = process.env): Identity {
       root: env.RDMA_NODE_RENDEZVOUS, serveRoot: false,
     };
   }
-  throw new Error(
-    'joinJob: no launcher in the environment: neither PMIx (PMIX_NAMESPACE, PMIX_RANK), Open MPI (OMPI_COMM_WORLD_RANK), ' +
+  throw rdmaError(
+    'joinJob',
+    'ENOENT',
+    'no launcher in the environment: neither PMIx (PMIX_NAMESPACE, PMIX_RANK), Open MPI (OMPI_COMM_WORLD_RANK), ' +
       'Slurm (SLURM_PROCID) nor rdma-node run (RDMA_NODE_RANK); start it with `rdma-node run -np N`, mpirun or srun',
   );
 }
 
 /** Joins the job this process is a rank of (see the module's comment for how). */
 export async function joinJob(options: JoinOptions = {}): Promise<Job> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('joinJob options are an object: { timeoutMs, env }');
+  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) throw new TypeError('env is an object of environment variables');
   const env = options.env ?? process.env;
   const timeoutMs = options.timeoutMs ?? (Number(env.RDMA_NODE_BOOTSTRAP_TIMEOUT) || 60_000);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2 ** 31 - 1) throw new RangeError('timeoutMs is a positive number of milliseconds');
   const who = identify(env);
   if (who.launcher === 'pmix') {
     const pmix = new PmixExchange(timeoutMs);
@@ -132,7 +139,7 @@ export async function joinJob(options: JoinOptions = {}): Promise<Job> {
     return new Job('pmix', rank, size, localRank, localSize, osHostname(), pmix);
   }
   if (who.root === undefined) {
-    throw new Error(`joinJob: started by ${who.launcher} without PMIx: set RDMA_NODE_BOOTSTRAP=host:port (where rank 0 serves the rendezvous) for every rank`);
+    throw rdmaError('joinJob', 'ENOENT', `started by ${who.launcher} without PMIx: set RDMA_NODE_BOOTSTRAP=host:port (where rank 0 serves the rendezvous) for every rank`);
   }
   const hostname = osHostname();
   const ring = await Ring.join({ rank: who.rank, size: who.size, hostname, root: who.root, serveRoot: who.serveRoot && who.rank === 0, timeoutMs });
