@@ -32,6 +32,7 @@
         "native/memory/alloc.cc", "native/memory/cma.cc", "native/memory/registration_cache.cc", "native/memory/segment.cc", "native/memory/segment_channel.cc",
         "native/bench/bench.cc", "native/bench/bench_loops.cc",
         "native/jobs/pmix.cc",
+        "native/collectives/collective_engine.cc", "native/collectives/engine.cc", "native/collectives/reduce.cc",
         "native/testing/hooks.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -354,6 +354,31 @@ export interface NativeSegmentAccess extends NativeResource {
   attach(offset: number, length: number): NativeMappedBuffer;
 }
 
+/** The collectives' engine (native/collectives/collective_engine.h); plans come from lib/collectives. */
+export interface NativeCollectiveEngine extends NativeResource {
+  readonly inbox: { addr: bigint; rkey: number };
+  setPeers(inboxes: ({ addr: bigint; rkey: number } | null)[]): void;
+  run(spec: NativeCollectiveSpec): Promise<void>;
+  abort(): void;
+  peerLost(rank: number): void;
+}
+
+export interface NativeCollectiveSpec {
+  plan: Float64Array;
+  srcBytes: number;
+  dstBytes: number;
+  tmpBytes: number;
+  dtype?: number;
+  op?: number;
+  timeoutMs: number;
+  input?: Uint8Array;
+  inputRegion: number;
+  inputOffset: number;
+  output?: Uint8Array;
+  outputRegion: number;
+  outputOffset: number;
+}
+
 export interface NativeBinding {
   benchRun(spec: NativeBenchSpec, progress?: (done: number) => void): NativeBenchResult;
   createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
@@ -369,6 +394,7 @@ export interface NativeBinding {
   processWrite(pid: number, remote: { addr: bigint; length: bigint | number }[], source: ArrayBuffer, offset: number, length: number): number;
   allowPtracer(pid: number): void;
   pmixInit(): NativePmixClient;
+  createCollectiveEngine(pd: NativePd, cq: NativeCq, qps: (NativeQp | null)[], rank: number, options: { slots: number; chunk: number }): NativeCollectiveEngine;
   addressOf(buffer: ArrayBuffer, offset: number): bigint;
   testing: NativeTesting;
 }

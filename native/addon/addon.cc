@@ -10,6 +10,7 @@
 #include "memory/alloc.h"
 #include "memory/cma.h"
 #include "memory/segment.h"
+#include "collectives/collective_engine.h"
 #include "jobs/pmix.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
@@ -65,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->segment_class = Napi::Persistent(Segment::Define(env));
   data->segment_access_class = Napi::Persistent(SegmentAccess::Define(env));
   data->pmix_client_class = Napi::Persistent(PmixClient::Define(env));
+  data->collective_engine_class = Napi::Persistent(CollectiveEngine::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
@@ -82,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("processWrite", Napi::Function::New(env, ProcessWrite, "processWrite"));
   exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer, "allowPtracer"));
   exports.Set("pmixInit", Napi::Function::New(env, PmixClient::Init, "pmixInit"));
+  exports.Set("createCollectiveEngine", Napi::Function::New(env, CollectiveEngine::Create, "createCollectiveEngine"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("testing", TestingExports(env));
   return exports;

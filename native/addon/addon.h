@@ -40,7 +40,8 @@ struct AddonData {
   // Contexts of devices librdmacm opened (cmId.context), one wrapper per ibv_context.
   std::shared_ptr<std::unordered_map<ibv_context*, Context*>> borrowed_contexts =
       std::make_shared<std::unordered_map<ibv_context*, Context*>>();
-  Napi::FunctionReference mapped_buffer_class, registration_cache_class, segment_class, segment_access_class, pmix_client_class;
+  Napi::FunctionReference mapped_buffer_class, registration_cache_class, segment_class, segment_access_class, pmix_client_class,
+      collective_engine_class;
   std::shared_ptr<MemoryRegistry> memory = std::make_shared<MemoryRegistry>();
   // One async context for every callback the addon makes from the event loop (pollers).
   Napi::AsyncContext async_context;

@@ -35,6 +35,7 @@ const nativeRanks: Record<string, number> = {
   cm: 3,
   memory: 3,
   jobs: 4,
+  collectives: 4,
   bench: 4,
   testing: 4,
   'addon/addon.cc': 5,
