@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
 
 import { rankScript, runJob } from '../support/jobs';
+import { mpirun, mpirunEnv } from '../support/mpirun';
 
 // Ranks bootstrapping under the launchers people run, in one VM: this package's, and Open MPI's mpirun
 // (through PMIx, and without it through RDMA_NODE_BOOTSTRAP). Every rank then talks RDMA to every other
 // over rxe, every byte checked.
-
-/** mpirun as root in the VM: it wants an rsh agent named even for one host, and a writable session dir. */
-const mpirunEnv = { ...process.env, OMPI_MCA_plm_rsh_agent: 'false', OMPI_MCA_orte_tmpdir_base: '/tmp', OMPI_MCA_btl: 'self,tcp', OMPI_MCA_pml: 'ob1' };
-
-async function mpirun(np: number, command: string[], env: NodeJS.ProcessEnv = mpirunEnv): Promise<{ status: number | null; lines: string[]; stderr: string }> {
-  const child = spawn('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(np), ...command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, lines: out.trim().split('\n').filter(Boolean), stderr };
-}
 
 /** What each rank printed, by rank, without its hostname (every rank here is on this VM). */
 const results = (lines: string[]) =>

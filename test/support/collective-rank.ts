@@ -1,5 +1,5 @@
 /**
- * A rank for the collectives tests, under `rdma-node run`, mpirun or srun (argv: a mode).
+ * A rank for the collectives tests, under `rdma-node run`, mpirun or srun (argv: a mode, and a device).
  *   check      every collective, every data type and reduction, sizes from 0 to past the large-message
  *              switch, random data from a seeded generator; each rank computes every rank's input itself
  *              and the reference in TypeScript, and checks every element: {"rank","size","checked","bad"}
@@ -8,6 +8,7 @@
  *   timeout    every rank but 0 enters an allreduce with timeoutMs 500; rank 0 enters it 2 s later
  *   kill       rank `size - 1` SIGKILLs itself while the others wait in an allreduce it never enters
  *   close      rank 0 closes its communicator during an allreduce; the others enter it a second later
+ *   mismatch   rank 0 allreduces 100 elements, the others 200: {"rank","code","message"}
  *   misuse     (one rank) wrong arguments are TypeErrors and RangeErrors, a closed communicator a TypeError:
  *              {"rank","errors": [name of each error, in order]}
  */
@@ -85,6 +86,7 @@ async function check(comm: Communicator): Promise<{ checked: number; bad: string
   const cases: [DataTypeName, ReduceOpName, number][] = [];
   for (const type of Object.keys(arrays) as DataTypeName[]) for (const op of opsFor(type)) cases.push([type, op, 37]);
   cases.push(['int32', 'sum', 70_000], ['float64', 'sum', 20_000], ['uint64', 'bxor', 0], ['float32', 'max', 1]);
+  if (process.env.COLLECTIVES_BIG) cases.push(['float32', 'sum', 3 << 19]); // 6 MiB
   for (const [type, op, count] of cases) {
     const s = seed++;
     const inputs = all((r) => values(type, op, count, s * 100 + r));
@@ -156,6 +158,8 @@ async function failure(comm: Communicator, mode: string): Promise<{ code?: strin
     }
     process.on('SIGTERM', () => undefined); // the launcher ends the job once a rank died: report first
     result = await outcome(comm.allreduce(data));
+  } else if (mode === 'mismatch') {
+    result = await outcome(comm.allreduce(new Float64Array(rank === 0 ? 100 : 200)));
   } else {
     // Rank 0 closes while its collective waits for the others, which enter it later.
     if (rank === 0) setTimeout(() => comm.close(), 300);
@@ -182,6 +186,11 @@ async function misuse(comm: Communicator): Promise<{ errors: string[] }> {
     () => comm.allgather(Buffer.alloc(4), Buffer.alloc(3)),
     () => comm.barrier({ timeoutMs: -1 }),
     () => comm.barrier({ signal: {} as AbortSignal }),
+    () => {
+      const detached = new Float64Array(4);
+      structuredClone(detached.buffer, { transfer: [detached.buffer] });
+      return comm.allreduce(detached);
+    },
   ];
   const errors: string[] = [];
   for (const call of calls) errors.push(await call().then(() => 'resolved', (e: Error) => e.name));
@@ -192,9 +201,9 @@ async function misuse(comm: Communicator): Promise<{ errors: string[] }> {
   return { errors };
 }
 
-async function main(mode = 'check'): Promise<void> {
+async function main(mode = 'check', device?: string): Promise<void> {
   const job = await joinJob();
-  const comm = await communicator(job);
+  const comm = await communicator(job, { device });
   const out = mode === 'check' ? await check(comm) : mode === 'misuse' ? await misuse(comm) : await failure(comm, mode);
   console.log(JSON.stringify({ rank: comm.rank, size: comm.size, ...out }));
   if (mode === 'check') await job.barrier(); // nobody leaves while a peer still needs it
@@ -202,4 +211,4 @@ async function main(mode = 'check'): Promise<void> {
   job.close();
 }
 
-void main(process.argv[2]);
+void main(process.argv[2], process.argv[3]);

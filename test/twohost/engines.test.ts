@@ -9,6 +9,8 @@ import { jobCompletions, slurmLogs, startSlurm, startSshd } from '../../lib/harn
 import { rankScript } from '../support/jobs';
 import { CONNECT_DEADLINE_MS, awaitPeer, role, side, tellPeer } from './sides';
 
+const collectiveRankScript = rankScript.replace(/job-rank\.js$/, 'collective-rank.js');
+
 // The same rank script as under `rdma-node run`, across the two VMs under Open MPI's mpirun (its daemon
 // started on host 1 over ssh) and under Slurm's srun: the ranks bootstrap through PMIx, connect over
 // rxe1 and send 64 KiB to every other rank, every byte checked. Host 1 serves until host 0 is done.
@@ -36,22 +38,26 @@ function results(lines: string[]): unknown[] {
   return ranks.map(({ hostname: _, ...rest }) => rest);
 }
 
+/** mpirun over both VMs, two ranks on each, its daemon on host 1 started over ssh; retried while host 1's sshd is not up yet. */
+async function mpirunBoth(command: string[]): Promise<{ status: number | null; lines: string[]; stderr: string }> {
+  const args = [
+    '--allow-run-as-root', '--host', `${PAIR_SUBNET}.1:2,${PAIR_SUBNET}.2:2`, '-np', '4',
+    '--mca', 'plm_rsh_agent', ssh, '--mca', 'oob_tcp_if_include', `${PAIR_SUBNET}.0/24`, '--mca', 'btl_tcp_if_include', `${PAIR_SUBNET}.0/24`,
+    '--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1', '--mca', 'orte_tmpdir_base', '/tmp', ...command,
+  ];
+  let run = await capture('mpirun', args, process.env);
+  for (const deadline = Date.now() + CONNECT_DEADLINE_MS; run.status !== 0 && /Connection refused|ORTE was unable to reliably start/.test(run.stderr) && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    run = await capture('mpirun', args, process.env);
+  }
+  return run;
+}
+
 test("Open MPI's mpirun --host host0:2,host1:2: 4 ranks across the VMs bootstrap through PMIx and talk RDMA over rxe1", () =>
   side(
     async () => {
       try {
-        const args = [
-          '--allow-run-as-root', '--host', `${PAIR_SUBNET}.1:2,${PAIR_SUBNET}.2:2`, '-np', '4',
-          '--mca', 'plm_rsh_agent', ssh, '--mca', 'oob_tcp_if_include', `${PAIR_SUBNET}.0/24`, '--mca', 'btl_tcp_if_include', `${PAIR_SUBNET}.0/24`,
-          '--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1', '--mca', 'orte_tmpdir_base', '/tmp',
-          process.execPath, rankScript, 'rdma', role.device,
-        ];
-        // host 1's sshd may not be up yet: retry while ssh cannot connect.
-        let run = await capture('mpirun', args, process.env);
-        for (const deadline = Date.now() + CONNECT_DEADLINE_MS; run.status !== 0 && /Connection refused|ORTE was unable to reliably start/.test(run.stderr) && Date.now() < deadline; ) {
-          await new Promise((r) => setTimeout(r, 1000));
-          run = await capture('mpirun', args, process.env);
-        }
+        const run = await mpirunBoth([process.execPath, rankScript, 'rdma', role.device]);
         assert.equal(run.status, 0, run.stderr);
         assert.deepEqual(results(run.lines), expected('pmix'));
       } finally {
@@ -59,6 +65,21 @@ test("Open MPI's mpirun --host host0:2,host1:2: 4 ranks across the VMs bootstrap
       }
     },
     () => awaitPeer('mpirun-done'),
+  ));
+
+test('collectives across the VMs (2×2 ranks under mpirun): every operation, type and reduction checked on every rank', () =>
+  side(
+    async () => {
+      try {
+        const run = await mpirunBoth([process.execPath, collectiveRankScript, 'check', role.device]);
+        assert.equal(run.status, 0, run.stderr.slice(-3000));
+        const outcomes = run.lines.map((l) => JSON.parse(l) as { rank: number; size: number; bad: string[] }).sort((a, b) => a.rank - b.rank);
+        assert.deepEqual(outcomes.map((o) => [o.rank, o.size, o.bad]), [0, 1, 2, 3].map((rank) => [rank, 4, []]));
+      } finally {
+        await tellPeer('collectives-done');
+      }
+    },
+    () => awaitPeer('collectives-done'),
   ));
 
 test("Slurm's srun -N2 -n4 --mpi=pmix: the same ranks under slurmctld and two slurmd; Slurm's record agrees; --mpi=none bootstraps too", () =>
