@@ -159,6 +159,7 @@ export class Ring {
   #previous: Frames | undefined;
   #server: Server;
   #previousSocket: Socket | undefined;
+  #nextGone: Error | undefined;
   #exchange: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly rank: number, table: RankAddress[], server: Server, next?: Socket, previous?: Socket) {
@@ -169,7 +170,9 @@ export class Ring {
     if (next && previous) {
       const size = table.length;
       this.#previous = new Frames(previous, `rank ${(rank - 1 + size) % size}`);
-      const gone = (): void => this.#previous!.fail(new BootstrapError(`rank ${(rank + 1) % size} went away`));
+      // The next rank leaving matters to the next write only: having received everything, it may close
+      // while this rank still waits for the last frame from the previous one.
+      const gone = (): void => void (this.#nextGone ??= new BootstrapError(`rank ${(rank + 1) % size} went away`));
       next.on('error', gone);
       next.on('close', gone);
     }
@@ -220,6 +223,7 @@ export class Ring {
       const all: Buffer[] = new Array<Buffer>(size);
       all[rank] = Buffer.from(bytes);
       for (let step = 0; step < size - 1; step++) {
+        if (this.#nextGone) throw this.#nextGone;
         this.#next!.write(frame(all[(rank - step + size) % size]!));
         all[(rank - step - 1 + size) % size] = await this.#previous!.next();
       }
