@@ -55,6 +55,7 @@ function alike<V extends View>(like: V, bytes: number): V {
   const Kind = like.constructor as new (length: number) => V;
   const per = (like as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
   if (like instanceof DataView) return new DataView(new ArrayBuffer(bytes)) as unknown as V;
+  if (Buffer.isBuffer(like)) return Buffer.alloc(bytes) as unknown as V;
   return new Kind(bytes / per);
 }
 
