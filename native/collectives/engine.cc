@@ -17,6 +17,8 @@ namespace {
 constexpr uint32_t kControl = 0x8000'0000;  // immediate of a SEND: a credit (count in the low 24 bits) or an abort
 constexpr uint32_t kAbort = 0xf000'0000;    // ... an abort: the cause's rank in bits 16-27, the errno in 0-15
 constexpr uint32_t kLengthMask = 0x00ff'ffff;
+constexpr uint32_t kLast = 0x8000'0000;     // immediate of a WRITE: the last chunk of its message
+constexpr uint32_t kSeqShift = 24;          // ... the collective's sequence number in bits 24-30
 constexpr int kSpins = 2000;                // idle polls before sleeping on the completion channel
 constexpr int kMaxSleepMs = 20;
 
@@ -133,7 +135,7 @@ bool Engine::PostSends(const Plan& plan, std::vector<Active>& sends, Failure* fa
       wr.send_flags = IBV_SEND_SIGNALED;
       wr.sg_list = &sge;
       wr.num_sge = len > 0 ? 1 : 0;
-      wr.imm_data = htonl(((seq_ & 0x7f) << 24) | len);
+      wr.imm_data = htonl(((seq_ & 0x7f) << kSeqShift) | len | (a.posted + 1 == a.total ? kLast : 0));
       wr.wr.rdma.remote_addr = peer.link.inbox_addr + static_cast<uint64_t>(slot) * chunk_;
       wr.wr.rdma.rkey = peer.link.inbox_rkey;
       ibv_send_wr* bad = nullptr;
@@ -190,7 +192,7 @@ bool Engine::PollOnce(std::vector<Active>& sends, bool* progressed, Failure* fai
     }
     uint32_t imm = ntohl(wc.imm_data);
     if (wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
-      peer.arrivals.push_back({static_cast<uint32_t>(peer.arrived++ % slots_), imm & kLengthMask, imm >> 24});
+      peer.arrivals.push_back({static_cast<uint32_t>(peer.arrived++ % slots_), imm & kLengthMask, (imm >> kSeqShift) & 0x7f, (imm & kLast) != 0});
     } else if ((imm & kAbort) == kAbort) {
       int why = static_cast<int>(imm & 0xffff);
       uint32_t cause = (imm >> 16) & 0xfff;
@@ -211,9 +213,12 @@ bool Engine::Consume(const Plan& plan, uint32_t p, std::deque<Active*>& recvs, b
     Arrival arrival = peer.arrivals.front();
     uint64_t offset = a.completed * chunk_;
     uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(chunk_, a.op->len - offset));
-    if (arrival.seq != (seq_ & 0x7f) || arrival.len != len) {
-      Fail(EPROTO, "rank " + std::to_string(p) + " sent " + std::to_string(arrival.len) + " bytes for collective #" +
-                       std::to_string(arrival.seq) + " where " + std::to_string(len) + " for #" + std::to_string(seq_ & 0x7f) +
+    // The last-chunk flag catches messages whose first chunks agree but whose lengths do not.
+    bool last = a.completed + 1 == a.total;
+    if (arrival.seq != (seq_ & 0x7f) || arrival.len != len || arrival.last != last) {
+      Fail(EPROTO, "rank " + std::to_string(p) + " sent " + std::to_string(arrival.len) + " bytes" + (arrival.last ? "" : " and more") +
+                       " for collective #" + std::to_string(arrival.seq) + " where " + std::to_string(len) + " bytes" +
+                       (last ? "" : " and more") + " for #" + std::to_string(seq_ & 0x7f) +
                        " were expected: the ranks called different collectives, sizes or roots");
       return CheckFailed(failure);
     }

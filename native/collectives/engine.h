@@ -4,9 +4,9 @@
 //
 // Protocol, per ordered pair of ranks: every rank has an inbox of `slots` slots of `chunk` bytes for
 // each peer. Data is an RDMA WRITE WITH IMMEDIATE into the next slot of the peer's inbox (immediate: the
-// collective's sequence number and the length, so ranks that called different collectives or sizes are
-// told so); a message larger than a slot goes as several, and a receiver copies or reduces each chunk out
-// of its slot as it arrives, so transfer and reduction overlap. Slots are returned as credits (a zero-byte
+// collective's sequence number, the length and a last-chunk flag, so ranks that called different
+// collectives or sizes are told so); a message larger than a slot goes as several, and a receiver copies
+// or reduces each chunk out of its slot as it arrives, so transfer and reduction overlap. Slots are returned as credits (a zero-byte
 // SEND WITH IMMEDIATE) once half of them were consumed. Any failure (an abort, a timeout, a lost peer, a
 // failed completion) is sent to every peer as an abort message, so all ranks end the collective, and
 // leaves the engine broken: like ncclCommAbort, a communicator does not recover from a failed collective.
@@ -81,6 +81,7 @@ class Engine {
     uint32_t slot;
     uint32_t len;
     uint32_t seq;
+    bool last;  // the sender's last chunk of this message
   };
   struct Peer {
     PeerLink link;

@@ -27,8 +27,8 @@ async function collectives(np: number, mode: string, extra: string[] = [], env?:
 }
 
 for (const np of [1, 2, 3, 4, 5, 6, 7, 8]) {
-  // A 6 MiB allreduce too, with 3 and 8 ranks (the VM is slow).
-  const big = np === 3 || np === 8;
+  // A 6 MiB allreduce too, with 3 ranks (every rank computes every rank's input: slow in the VM).
+  const big = np === 3;
   test(`${np} rank${np > 1 ? 's' : ''}: every collective, type and reduction${big ? ', 6 MiB' : ''}, every element as the reference says`, async () => {
     const { status, outcomes, stderr } = await collectives(np, 'check', [], big ? { ...process.env, COLLECTIVES_BIG: '1' } : undefined);
     assert.equal(status, 0, stderr.slice(-3000));
@@ -90,6 +90,19 @@ test('ranks that call a collective with different sizes reject with EPROTO inste
     assert.equal(o.code, 'EPROTO', `rank ${o.rank}: ${o.message}`);
     assert.match(o.message!, /different collectives, sizes or roots|ended the collective/);
   }
+});
+
+test('a broadcast longer at the root than at the others (first chunks alike): EPROTO where it arrives, never truncated data', async () => {
+  const { outcomes, stderr } = await collectives(2, 'truncated');
+  assert.equal(outcomes.length, 2, stderr);
+  const [root, other] = outcomes as [Outcome, Outcome];
+  assert.equal(other.code, 'EPROTO', other.message);
+  assert.match(other.message!, /sent 65536 bytes and more .* where 65536 bytes for .* different collectives, sizes or roots/);
+  // The root's writes completed before the receiver looked at them (as an MPI root's broadcast completes
+  // locally); the receiver's abort reaches it, so its next collective fails the same way.
+  assert.match(root.code ?? 'resolved', /^(resolved|EPROTO)$/);
+  assert.equal(root.after, 'EPROTO');
+  assert.equal(other.after, 'EPROTO');
 });
 
 test('wrong arguments are TypeErrors and RangeErrors; a closed communicator is a TypeError; close is idempotent', async () => {

@@ -9,6 +9,7 @@
  *   kill       rank `size - 1` SIGKILLs itself while the others wait in an allreduce it never enters
  *   close      rank 0 closes its communicator during an allreduce; the others enter it a second later
  *   mismatch   rank 0 allreduces 100 elements, the others 200: {"rank","code","message"}
+ *   truncated  rank 0 broadcasts 128 KiB, the others expect 64 KiB (their first 64 KiB chunks agree)
  *   misuse     (one rank) wrong arguments are TypeErrors and RangeErrors, a closed communicator a TypeError:
  *              {"rank","errors": [name of each error, in order]}
  */
@@ -160,6 +161,8 @@ async function failure(comm: Communicator, mode: string): Promise<{ code?: strin
     result = await outcome(comm.allreduce(data));
   } else if (mode === 'mismatch') {
     result = await outcome(comm.allreduce(new Float64Array(rank === 0 ? 100 : 200)));
+  } else if (mode === 'truncated') {
+    result = await outcome(comm.broadcast(Buffer.alloc(rank === 0 ? 128 << 10 : 64 << 10), 0));
   } else {
     // Rank 0 closes while its collective waits for the others, which enter it later.
     if (rank === 0) setTimeout(() => comm.close(), 300);
