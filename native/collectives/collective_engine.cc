@@ -306,9 +306,11 @@ Napi::Value CollectiveEngine::Run(const Napi::CallbackInfo& info) {
     if (output_offset > region_bytes[output_region] || output.ByteLength() > region_bytes[output_region] - output_offset) ThrowRange(env, "output exceeds its region");
   }
 
-  if (total > work_.size) {
+  // Mapped (at least a page) before the first collective, a barrier included: its plan needs an lkey too.
+  if (work_.mr == nullptr || total > work_.size) {
+    size_t grown = std::max<uint64_t>(total, 2 * work_.size);
     UnmapArea(&work_);
-    int err = MapArea(&work_, std::max<uint64_t>(total, 2 * work_.size), IBV_ACCESS_LOCAL_WRITE);
+    int err = MapArea(&work_, grown, IBV_ACCESS_LOCAL_WRITE);
     if (err != 0) ThrowVerb(env, "ibv_reg_mr", err, "the collectives' work area");
   }
   if (!input.IsEmpty()) memcpy(work_.data + base[input_region] + input_offset, input.Data(), input.ByteLength());
