@@ -1,8 +1,9 @@
 /**
  * A rank for the collectives tests, under `rdma-node run`, mpirun or srun (argv: a mode, and a device).
  *   check      every collective, every data type and reduction, sizes from 0 to past the large-message
- *              switch, random data from a seeded generator; each rank computes every rank's input itself
- *              and the reference in TypeScript, and checks every element: {"rank","size","checked","bad"}
+ *              switch, then every type and reduction again with the large-message algorithms forced;
+ *              random data from a seeded generator; each rank computes every rank's input itself and
+ *              the reference in TypeScript, and checks every element: {"rank","size","checked","bad"}
  *   abort      rank 1 aborts an allreduce through an AbortSignal; rank 0 enters it late:
  *              {"rank","code","message","after"} (after: the code of the next collective)
  *   timeout    every rank but 0 enters an allreduce with timeoutMs 500; rank 0 enters it 2 s later
@@ -14,7 +15,7 @@
  *              {"rank","errors": [name of each error, in order]}
  */
 
-import { communicator, joinJob, type Communicator, type DataTypeName, type ReduceOpName } from '../../lib';
+import { communicator, joinJob, type Communicator, type DataTypeName, type Job, type ReduceOpName } from '../../lib';
 
 type Values = number[] | bigint[];
 
@@ -70,7 +71,13 @@ function reference(type: DataTypeName, op: ReduceOpName, inputs: Values[]): Valu
 
 const make = (type: DataTypeName, v: Values): ArrayBufferView => (arrays[type] as unknown as { from(v: Values): ArrayBufferView }).from(v);
 
-async function check(comm: Communicator): Promise<{ checked: number; bad: string[] }> {
+/**
+ * `forced`: a communicator whose thresholds are all 0, so every type and reduction also goes through the
+ * large-message algorithms (ring allreduce and reduce, scatter + allgather broadcast, ring allgather,
+ * pairwise alltoall), at small sizes (blocks of a few elements, some empty); the large sizes are left to
+ * the default communicator, where they choose the same algorithms.
+ */
+async function check(comm: Communicator, forced = false): Promise<{ checked: number; bad: string[] }> {
   const { rank, size } = comm;
   const bad: string[] = [];
   let checked = 0;
@@ -82,19 +89,25 @@ async function check(comm: Communicator): Promise<{ checked: number; bad: string
     }
   };
   const all = <T>(f: (r: number) => T): T[] => Array.from({ length: size }, (_, r) => f(r));
+  // A barrier first: the communicator's first collective moves no data (it crashed the process once).
+  await comm.barrier();
+  checked++;
   let seed = 1;
   // Every type and reduction, small (recursive doubling); int32 and float64 past the ring threshold.
   const cases: [DataTypeName, ReduceOpName, number][] = [];
   for (const type of Object.keys(arrays) as DataTypeName[]) for (const op of opsFor(type)) cases.push([type, op, 37]);
-  cases.push(['int32', 'sum', 70_000], ['float64', 'sum', 20_000], ['uint64', 'bxor', 0], ['float32', 'max', 1]);
-  if (process.env.COLLECTIVES_BIG) cases.push(['float32', 'sum', 3 << 19]); // 6 MiB
+  cases.push(['uint64', 'bxor', 0], ['float32', 'max', 1]);
+  if (!forced) cases.push(['int32', 'sum', 70_000], ['float64', 'sum', 20_000]);
+  if (!forced && process.env.COLLECTIVES_BIG) cases.push(['float32', 'sum', 3 << 19]); // 6 MiB
+  const small = (n: number): boolean => !forced || n < 1000;
   for (const [type, op, count] of cases) {
     const s = seed++;
     const inputs = all((r) => values(type, op, count, s * 100 + r));
     const got = await comm.allreduce(make(type, inputs[rank]!), undefined, op);
     expect(`allreduce ${type} ${op} ${count}`, got as unknown as ArrayLike<number>, reference(type, op, inputs) as ArrayLike<number>);
   }
-  for (const [type, op, count] of [['int64', 'max', 37], ['uint32', 'sum', 30_000], ['float32', 'prod', 5]] as const) {
+  const reduceCases: [DataTypeName, ReduceOpName, number][] = forced ? cases : [['int64', 'max', 37], ['uint32', 'sum', 30_000], ['float32', 'prod', 5]];
+  for (const [type, op, count] of reduceCases) {
     const root = (seed++ % size);
     const inputs = all((r) => values(type, op, count, seed * 100 + r));
     const dst = make(type, new Array(count).fill(type.endsWith('64') && !type.startsWith('float') ? 0n : 0) as Values);
@@ -105,25 +118,25 @@ async function check(comm: Communicator): Promise<{ checked: number; bad: string
     const next = generator(s);
     return Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
   };
-  for (const n of [0, 1, 100_000]) {
+  for (const n of [0, 1, 100_000].filter(small)) {
     const root = size - 1;
     const s = seed++;
     const buffer = rank === root ? bytes(n, s) : Buffer.alloc(n);
     await comm.broadcast(buffer, root);
     expect(`broadcast ${n} root ${root}`, buffer, bytes(n, s));
   }
-  for (const n of [13, 40_000]) {
+  for (const n of [13, 40_000].filter(small)) {
     const s = seed++;
     const got = await comm.allgather(bytes(n, s * 100 + rank));
     expect(`allgather ${n}`, got as Buffer, Buffer.concat(all((r) => bytes(n, s * 100 + r))));
   }
-  for (const count of [5, 20_000]) {
+  for (const count of [5, 20_000].filter(small)) {
     const s = seed++;
     const inputs = all((r) => values('int32', 'sum', count * size, s * 100 + r));
     const got = await comm.reduceScatter(Int32Array.from(inputs[rank] as number[]), undefined, 'sum');
     expect(`reduceScatter int32 sum ${count}`, got, (reference('int32', 'sum', inputs) as number[]).slice(rank * count, (rank + 1) * count));
   }
-  for (const n of [3, 10_000]) {
+  for (const n of [3, 10_000].filter(small)) {
     const s = seed++;
     const got = await comm.alltoall(bytes(n * size, s * 100 + rank));
     expect(`alltoall ${n}`, got as Buffer, Buffer.concat(all((r) => bytes(n * size, s * 100 + r).subarray(rank * n, (rank + 1) * n))));
@@ -204,10 +217,22 @@ async function misuse(comm: Communicator): Promise<{ errors: string[] }> {
   return { errors };
 }
 
+/** check() with the default thresholds, then with the large-message algorithms forced. */
+async function checkBoth(job: Job, comm: Communicator, device?: string): Promise<{ checked: number; bad: string[] }> {
+  const usual = await check(comm);
+  const large = await communicator(job, { device, thresholds: { broadcast: 0, allreduce: 0, reduce: 0, allgather: 0, alltoall: 0 } });
+  try {
+    const forced = await check(large, true);
+    return { checked: usual.checked + forced.checked, bad: [...usual.bad, ...forced.bad.map((b) => `large-message algorithms: ${b}`)] };
+  } finally {
+    large.close();
+  }
+}
+
 async function main(mode = 'check', device?: string): Promise<void> {
   const job = await joinJob();
   const comm = await communicator(job, { device });
-  const out = mode === 'check' ? await check(comm) : mode === 'misuse' ? await misuse(comm) : await failure(comm, mode);
+  const out = mode === 'check' ? await checkBoth(job, comm, device) : mode === 'misuse' ? await misuse(comm) : await failure(comm, mode);
   console.log(JSON.stringify({ rank: comm.rank, size: comm.size, ...out }));
   if (mode === 'check') await job.barrier(); // nobody leaves while a peer still needs it
   comm.close();
