@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 
 import { PAIR_SUBNET } from '../../lib/harness/vm/pair';
-import { jobCompletions, slurmLogs, startSlurm, startSshd } from '../../lib/harness/vm/services';
+import { capture as run, jobCompletions, mpirunAcrossPair, slurmLogs, startSlurm, startSshd, type Captured } from '../../lib/harness/vm/services';
 import { rankScript } from '../support/jobs';
 import { CONNECT_DEADLINE_MS, awaitPeer, role, side, tellPeer } from './sides';
 
@@ -15,20 +14,17 @@ const collectiveRankScript = rankScript.replace(/job-rank\.js$/, 'collective-ran
 // started on host 1 over ssh) and under Slurm's srun: the ranks bootstrap through PMIx, connect over
 // rxe1 and send 64 KiB to every other rank, every byte checked. Host 1 serves until host 0 is done.
 
-let ssh = '';
 before(() => {
-  ssh = startSshd();
+  startSshd();
 });
 
+/** A run's JSON lines (what the ranks printed). */
 async function capture(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; lines: string[]; stderr: string }> {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
-  let out = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, lines: out.trim().split('\n').filter((l) => l.startsWith('{')), stderr };
+  return withLines(await run(command, args, { env, timeoutMs: 180_000 }));
 }
+
+const withLines = ({ status, stdout, stderr }: Captured): { status: number | null; lines: string[]; stderr: string } =>
+  ({ status, lines: stdout.trim().split('\n').filter((l) => l.startsWith('{')), stderr });
 
 const expected = (launcher: string) => [0, 1, 2, 3].map((rank) => ({ rank, launcher, peers: 3, bad: 0, statuses: ['SUCCESS'] }));
 /** What each rank printed, by rank; two ranks ran on each VM. */
@@ -38,20 +34,9 @@ function results(lines: string[]): unknown[] {
   return ranks.map(({ hostname: _, ...rest }) => rest);
 }
 
-/** mpirun over both VMs, two ranks on each, its daemon on host 1 started over ssh; retried while host 1's sshd is not up yet. */
-async function mpirunBoth(command: string[]): Promise<{ status: number | null; lines: string[]; stderr: string }> {
-  const args = [
-    '--allow-run-as-root', '--host', `${PAIR_SUBNET}.1:2,${PAIR_SUBNET}.2:2`, '-np', '4',
-    '--mca', 'plm_rsh_agent', ssh, '--mca', 'oob_tcp_if_include', `${PAIR_SUBNET}.0/24`, '--mca', 'btl_tcp_if_include', `${PAIR_SUBNET}.0/24`,
-    '--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1', '--mca', 'orte_tmpdir_base', '/tmp', ...command,
-  ];
-  let run = await capture('mpirun', args, process.env);
-  for (const deadline = Date.now() + CONNECT_DEADLINE_MS; run.status !== 0 && /Connection refused|ORTE was unable to reliably start/.test(run.stderr) && Date.now() < deadline; ) {
-    await new Promise((r) => setTimeout(r, 1000));
-    run = await capture('mpirun', args, process.env);
-  }
-  return run;
-}
+/** mpirun over both VMs, two ranks on each, over TCP for Open MPI's own traffic (the ranks use RDMA). */
+const mpirunBoth = async (command: string[]): Promise<{ status: number | null; lines: string[]; stderr: string }> =>
+  withLines(await mpirunAcrossPair(['--mca', 'btl_tcp_if_include', `${PAIR_SUBNET}.0/24`, '--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1'], command));
 
 test("Open MPI's mpirun --host host0:2,host1:2: 4 ranks across the VMs bootstrap through PMIx and talk RDMA over rxe1", () =>
   side(

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 
+import { awaitPeer as awaitPairPeer, tellPeer as tellPairPeer } from '../../lib/harness/vm/baton';
 import { hostRole } from '../../lib/harness/vm/pair';
 import { start, type Run } from '../support/processes';
 
@@ -42,39 +43,8 @@ export function pattern(tag: string, length: number): Buffer {
 export const perftestGid = (address: string): string =>
   `00:00:00:00:00:00:00:00:00:00:255:255:${address.split('.').map((b) => b.padStart(2, '0')).join(':')}`;
 
-const BATON_PORT = 7071;
-
 /** Host 1: resolves when host 0 says `tag` (see tellPeer), so that host 1 keeps serving until host 0 is done. */
-export async function awaitPeer(tag: string): Promise<void> {
-  const { createServer } = await import('node:net');
-  await new Promise<void>((resolve, reject) => {
-    const server = createServer((socket) => {
-      socket.setEncoding('utf8');
-      let text = '';
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-        if (!text.includes('\n')) return;
-        socket.end();
-        if (text.trim() !== tag) return;
-        server.close();
-        resolve();
-      });
-    });
-    server.on('error', reject);
-    server.listen(BATON_PORT, role.address);
-  });
-}
+export const awaitPeer = (tag: string): Promise<void> => awaitPairPeer(role, tag);
 
 /** Host 0: tells host 1 `tag`, retrying while host 1 is not listening yet. */
-export async function tellPeer(tag: string): Promise<void> {
-  const { createConnection } = await import('node:net');
-  const deadline = Date.now() + CONNECT_DEADLINE_MS;
-  for (;;) {
-    const sent = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: role.peer, port: BATON_PORT }, () => socket.end(`${tag}\n`, () => resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (sent || Date.now() > deadline) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+export const tellPeer = (tag: string): Promise<void> => tellPairPeer(role, tag);

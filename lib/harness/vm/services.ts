@@ -7,7 +7,8 @@
  * - munged with the pair's key, slurmctld on host 0 and slurmd on both, for `srun -N2 --mpi=pmix`.
  * Nothing listens beyond the private link (its addresses are 10.77.0.1 and .2) but munged's Unix socket.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -51,6 +52,45 @@ export function startSshd(): string {
 /** ssh as Open MPI's rsh agent: the pair's key, no host-key prompts (the host keys are new at each boot). */
 export function sshCommand(): string {
   return `ssh -i ${join(sshDir, 'id')} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR`;
+}
+
+export interface Captured {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end (killed after `timeoutMs`), its output captured; stderr echoed when `echo`. */
+export async function capture(command: string, args: string[], { env = process.env, timeoutMs, echo = false }: { env?: NodeJS.ProcessEnv; timeoutMs: number; echo?: boolean }): Promise<Captured> {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (echo) process.stderr.write(chunk);
+  });
+  const [status] = (await once(child, 'close')) as [number | null];
+  return { status, stdout, stderr };
+}
+
+const SSHD_WAIT_MS = 60_000;
+
+/**
+ * Host 0: Open MPI's mpirun over both VMs, two ranks on each (its daemon on host 1 started over ssh),
+ * with `mca` choosing its transports; retried while host 1's sshd is not up yet.
+ */
+export async function mpirunAcrossPair(mca: string[], command: string[], { env = process.env, timeoutMs = 180_000, echo = false } = {}): Promise<Captured> {
+  const args = [
+    '--allow-run-as-root', '--host', `${PAIR_SUBNET}.1:2,${PAIR_SUBNET}.2:2`, '-np', '4', '--mca', 'plm_rsh_agent', sshCommand(),
+    '--mca', 'oob_tcp_if_include', `${PAIR_SUBNET}.0/24`, '--mca', 'orte_tmpdir_base', '/tmp', ...mca, ...command,
+  ];
+  let run = await capture('mpirun', args, { env, timeoutMs, echo });
+  for (const deadline = Date.now() + SSHD_WAIT_MS; run.status !== 0 && /Connection refused|ORTE was unable to reliably start/.test(run.stderr) && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    run = await capture('mpirun', args, { env, timeoutMs, echo });
+  }
+  return run;
 }
 
 const slurmDir = '/tmp/rdma-node-slurm';
