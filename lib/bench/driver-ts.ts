@@ -6,7 +6,7 @@
 import { CompletionBatch } from '../verbs/completion';
 import { WcStatus, WrOpcode, enumName } from '../verbs/constants';
 import type { CompletionQueue } from '../verbs/cq';
-import { RdmaError } from '../core/errors';
+import { rdmaError, type RdmaError } from '../core/errors';
 import type { PreparedWorkRequests } from '../verbs/qp/prepared';
 import type { SendWorkRequest } from '../verbs/qp/work-request';
 import { Loop, type LoopDriver, type LoopPlan } from './loops';
@@ -89,7 +89,7 @@ class Runner {
     const now = (this.#now = this.stamp());
     this.#advance(now);
     if (this.#plan.stallMs > 0 && now - this.#lastActivity > this.#plan.stallMs * 1e6 && !this.ended) {
-      throw new RdmaError(`nothing completed for ${this.#plan.stallMs / 1000} s (is the peer still running?)`, 'ETIMEDOUT', 110, 'ibv_poll_cq');
+      throw rdmaError('ibv_poll_cq', 'ETIMEDOUT', `nothing completed for ${this.#plan.stallMs / 1000} s (is the peer still running?)`);
     }
     if (now >= this.#nextProgress) {
       this.#nextProgress = now + PROGRESS_MS * 1e6;
@@ -105,7 +105,7 @@ class Runner {
   check(batch: CompletionBatch, i: number, what: string): void {
     const status = batch.status(i);
     if (status === WcStatus.SUCCESS) return;
-    const error = new RdmaError(`${what} completed with ${enumName(WcStatus, status)} after ${this.run.ccnt} completions`, 'EIO', 5, 'ibv_poll_cq');
+    const error = rdmaError('ibv_poll_cq', 'EIO', `${what} completed with ${enumName(WcStatus, status)} after ${this.run.ccnt} completions`);
     Object.assign(error, { status, statusName: enumName(WcStatus, status) });
     throw error;
   }

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 
 import { CmEventType, PortSpace, QpType, enumName } from '../verbs/constants';
 import { Context } from '../verbs/context';
-import { RdmaError, rdmaError } from '../core/errors';
+import { RdmaError, errnoName, rdmaError } from '../core/errors';
 import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type NativeConnParam, type NativeSocketAddress } from '../native';
 import type { ProtectionDomain } from '../verbs/pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from '../verbs/qp/qp';
@@ -99,11 +99,6 @@ function eventError(verb: string, event: CmEvent): RdmaError {
   } else error = rdmaError(verb, 'EHOSTUNREACH', `${event.typeName} (status ${event.status})`);
   Object.defineProperty(error, 'cmEvent', { value: { type: event.type, typeName: event.typeName, status: event.status, privateData: event.privateData }, enumerable: true });
   return error;
-}
-
-const errnoNames: Record<number, string> = { 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 101: 'ENETUNREACH', 113: 'EHOSTUNREACH', 19: 'ENODEV', 99: 'EADDRNOTAVAIL', 22: 'EINVAL', 104: 'ECONNRESET' };
-function errnoName(errno: number): string {
-  return errnoNames[errno] ?? `E${errno}`;
 }
 
 /**

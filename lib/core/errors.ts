@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 /**
  * The one error class for failures reported by the device or the verbs library. Misuse (a wrong type,
  * a value out of range, use after close) is a TypeError or RangeError instead, never an RdmaError.
@@ -23,10 +25,19 @@ export class RdmaError extends Error {
   }
 }
 
-/** The error a pending operation rejects with when the object it waits on is closed or times out. */
-const errnos = { ENOENT: 2, EINVAL: 22, ECANCELED: 125, ETIMEDOUT: 110, ECONNREFUSED: 111, ECONNRESET: 104, ENETUNREACH: 101, EHOSTUNREACH: 113, ENODEV: 19, EPIPE: 32 } as const;
+/** The one errno table: Node's copy of the C library's (`os.constants.errno`), both ways. */
+export type ErrnoName = keyof typeof constants.errno;
+let names: Map<number, string> | undefined;
+
+/** errno's name for its number ('ECONNRESET' for 104), `E<n>` for a number the table lacks. */
+export function errnoName(errno: number): string {
+  names ??= new Map(Object.entries(constants.errno).filter(([name]) => !aliases.has(name)).map(([name, n]) => [n, name]));
+  return names.get(errno) ?? `E${errno}`;
+}
+// Left out so that a number gets the name glibc's strerrorname_np gives it, as the addon's errors do.
+const aliases = new Set(['EWOULDBLOCK', 'ENOTSUP', 'EDEADLOCK']);
 
 /** An RdmaError raised by this library itself (a timeout, a closed object, a refused connection). */
-export function rdmaError(verb: string, code: keyof typeof errnos, detail: string): RdmaError {
-  return new RdmaError(`${verb} failed: ${detail}`, code, errnos[code], verb);
+export function rdmaError(verb: string, code: ErrnoName, detail: string): RdmaError {
+  return new RdmaError(`${verb} failed: ${detail}`, code, constants.errno[code], verb);
 }

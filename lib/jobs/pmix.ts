@@ -3,14 +3,10 @@
  * bytes under a fresh key, commits, fences with data collection, and gets every rank's. The fence waits in
  * PMIx's own thread; the event loop keeps running.
  */
-import { constants } from 'node:os';
-
-import { RdmaError } from '../core/errors';
+import { RdmaError, errnoName } from '../core/errors';
 import { native, type NativePmixClient } from '../native';
 import type { Exchange } from './join';
 import { BootstrapError } from './rendezvous';
-
-const errnoName = (errno: number): string => Object.entries(constants.errno).find(([, n]) => n === errno)?.[0] ?? 'EPROTO';
 
 export class PmixExchange implements Exchange {
   readonly info: NativePmixClient['info'];

@@ -1,7 +1,7 @@
 /** The RDMA devices of this host, and opening one. */
 import { NodeType, TransportType, enumName } from './constants';
 import { Context } from './context';
-import { RdmaError } from '../core/errors';
+import { rdmaError } from '../core/errors';
 import { formatGuid } from '../core/gid';
 import { native } from '../native';
 
@@ -33,6 +33,6 @@ export function listDevices(): DeviceInfo[] {
 export function openDevice(name?: string): Context {
   if (name !== undefined && typeof name !== 'string') throw new TypeError('device name must be a string');
   const device = name ?? listDevices()[0]?.name;
-  if (device === undefined) throw new RdmaError('ibv_get_device_list failed: no RDMA device on this host', 'ENODEV', 19, 'ibv_get_device_list');
+  if (device === undefined) throw rdmaError('ibv_get_device_list', 'ENODEV', 'no RDMA device on this host');
   return new Context(native.openContext(device));
 }

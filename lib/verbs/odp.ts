@@ -1,7 +1,7 @@
 /** On-Demand Paging support as the device reports it (queryDevice().odpCaps), per transport. */
 import type { DeviceAttributes } from './attributes';
 import { Access, OdpCaps, OdpTransportCaps } from './constants';
-import { RdmaError } from '../core/errors';
+import { rdmaError, type RdmaError } from '../core/errors';
 
 export type OdpTransport = 'rc' | 'ud';
 
@@ -33,5 +33,5 @@ export function odpMissing(caps: DeviceAttributes['odpCaps'], transport?: OdpTra
 
 /** The EOPNOTSUPP a registration asking for ODP gets on a device without it. */
 export function odpUnsupported(reason: string): RdmaError {
-  return new RdmaError(`ibv_reg_mr failed: ${reason}`, 'EOPNOTSUPP', 95, 'ibv_reg_mr');
+  return rdmaError('ibv_reg_mr', 'EOPNOTSUPP', reason);
 }

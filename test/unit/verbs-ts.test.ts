@@ -5,7 +5,7 @@ import { Access, flagNames } from '../../lib';
 import { toByteRange } from '../../lib/core/buffers';
 import { CompletionBatch, WC_WORDS } from '../../lib/verbs/completion';
 import { Mtu, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName, mtuBytes, mtuFromBytes } from '../../lib/verbs/constants';
-import { RdmaError, rdmaError } from '../../lib/core/errors';
+import { RdmaError, errnoName, rdmaError } from '../../lib/core/errors';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest } from '../../lib/verbs/qp/work-request';
 
 test('toByteRange normalizes every buffer kind and checks bounds', () => {
@@ -81,6 +81,9 @@ test('enum names, MTU conversions and errors', () => {
   const error = rdmaError('wait', 'ETIMEDOUT', 'late');
   assert.ok(error instanceof RdmaError && error instanceof Error);
   assert.deepEqual([error.code, error.errno, error.verb, error.name], ['ETIMEDOUT', 110, 'wait', 'RdmaError']);
+  // The one errno table, both ways (the CM's and PMIx's errnos are named through it).
+  assert.deepEqual([104, 99, 95, 11, 35, 9999].map(errnoName), ['ECONNRESET', 'EADDRNOTAVAIL', 'EOPNOTSUPP', 'EAGAIN', 'EDEADLK', 'E9999']);
+  assert.equal(rdmaError('x', 'EPROTO', 'y').errno, 71);
 });
 
 test('flagNames names the set bits and refuses what is not an integer with a TypeError', () => {
