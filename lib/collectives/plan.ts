@@ -9,7 +9,8 @@ export const enum Region {
   Tmp = 2,
 }
 
-export const enum OpKind {
+/** native/collectives/engine.h's OpKind (test/unit/constants.test.ts compares them). */
+export enum OpKind {
   StepEnd = 0,
   Send = 1,
   Recv = 2,

@@ -9,6 +9,8 @@ import * as constants from '../../lib/verbs/constants';
 import { WC_WORDS, WcWord } from '../../lib/verbs/completion';
 import { MwType } from '../../lib/verbs/mw';
 import { Loop } from '../../lib/bench/loops';
+import { OpKind } from '../../lib/collectives/plan';
+import { dataTypes, reduceOps } from '../../lib/collectives/types';
 
 const root = resolve(__dirname, '..', '..', '..');
 
@@ -16,6 +18,13 @@ const root = resolve(__dirname, '..', '..', '..');
 // the table's C prefix plus the TS key (or a name of its own). A C program built against the installed
 // headers prints each C value; any difference is a copy gone stale.
 type Table = Record<string, string | number>;
+/** The collectives' name → {code} tables as the C enums spell them: int32 → Int32, band → And. */
+function codes(table: Record<string, { code: number }>, renames: Record<string, string> = {}): Table {
+  return Object.fromEntries(Object.entries(table).map(([name, { code }]) => {
+    const key = name[0]!.toUpperCase() + name.slice(1);
+    return [renames[key] ?? key, code];
+  }));
+}
 const tables: [name: string, table: Table, prefix: string, renames?: Record<string, string>][] = [
   ['Access', constants.Access, 'IBV_ACCESS_'],
   ['SendFlags', constants.SendFlags, 'IBV_SEND_'],
@@ -40,6 +49,9 @@ const tables: [name: string, table: Table, prefix: string, renames?: Record<stri
   ['CmEventType', constants.CmEventType, 'RDMA_CM_EVENT_'],
   ['WcWord', WcWord, 'rdma::kWc', { WcFlags: 'rdma::kWcFlags' }],
   ['Loop', Loop, 'static_cast<uint32_t>(rdma::bench::Loop::k', {}],
+  ['OpKind', OpKind, 'static_cast<uint32_t>(rdma::collectives::OpKind::k', {}],
+  ['DataType', codes(dataTypes), 'static_cast<uint32_t>(rdma::collectives::DataType::k', {}],
+  ['ReduceOp', codes(reduceOps, { Band: 'And', Bor: 'Or', Bxor: 'Xor' }), 'static_cast<uint32_t>(rdma::collectives::ReduceOp::k', {}],
 ];
 const singles: Record<string, [number, string]> = {
   UD_GRH_BYTES: [constants.UD_GRH_BYTES, 'sizeof(struct ibv_grh)'],
@@ -68,6 +80,7 @@ test('every constant matches the C headers it was copied from', (t) => {
       '#include <rdma/rdma_cma.h>',
       '#include <cstdio>',
       '#include "bench/bench.h"',
+      '#include "collectives/engine.h"',
       '#include "verbs/completion_layout.h"',
       'int main() {',
       ...[...expected].map(([name, [, c]]) => `  std::printf("%s %lld\\n", "${name}", static_cast<long long>(${c}));`),
