@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync, truncateSync } from 'node:fs';
 import { test } from 'node:test';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 
@@ -131,6 +131,21 @@ test('a shareable buffer is a shared mapping of its own sealed memfd, transparen
     buffer.bytes.fill(7);
     const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.startsWith(`${buffer.address.toString(16)}-`));
     assert.match(line ?? '', /^\S+ rw-s .*\/memfd:rdma-node buffer/);
+    // Sealed: whoever holds the file (a peer it was exported to) can neither shrink it under a mapping
+    // or a registration nor grow it.
+    const memfds = readdirSync('/proc/self/fd').map((fd) => `/proc/self/fd/${fd}`).filter((path) => {
+      try {
+        return readlinkSync(path).startsWith('/memfd:rdma-node buffer');
+      } catch {
+        return false; // the directory's own descriptor, gone by now
+      }
+    });
+    assert.ok(memfds.length > 0);
+    for (const path of memfds) {
+      const { size } = statSync(path);
+      for (const length of [0, size - 4096, size + 4096]) assert.throws(() => truncateSync(path, length), { code: 'EPERM' }, `${path} to ${length}`);
+    }
+    assert.ok(buffer.bytes.every((b) => b === 7));
   }
   assert.throws(() => allocate(4096, { shareable: 1 as unknown as boolean }), TypeError);
 });
