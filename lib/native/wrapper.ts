@@ -7,7 +7,7 @@
  * NativeObject's members installed on it (the same functions, not copies).
  */
 import { EventEmitter } from 'node:events';
-import type { NativeResource } from './index';
+import type { NativeResource } from './resource';
 
 const wrappers = new WeakMap<object, object>();
 

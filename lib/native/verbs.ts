@@ -1,0 +1,154 @@
+/** The verbs objects (native/verbs): devices, contexts, PDs, MRs, MWs, AHs, CQs, SRQs, QPs and prepared lists. */
+import type { NativeResource } from './resource';
+
+export interface NativeDeviceInfo {
+  name: string;
+  guid: bigint;
+  nodeType: number;
+  transportType: number;
+  index: number;
+}
+
+export interface NativeGidEntry {
+  gid: Buffer;
+  gidIndex: number;
+  portNum: number;
+  gidType: number;
+  ndevIfindex: number;
+}
+
+export interface NativeAsyncEvent {
+  type: number;
+  name: string;
+  portNum?: number;
+  qp?: NativeQp;
+  qpNum?: number;
+  cq?: NativeCq;
+  srq?: NativeSrq;
+}
+
+export interface NativeContext extends NativeResource {
+  readonly deviceName: string;
+  queryDevice(): Record<string, unknown>;
+  queryPort(port: number): Record<string, unknown>;
+  queryGidTable(): NativeGidEntry[];
+  allocPd(): NativePd;
+  createCompletionChannel(): NativeCompletionChannel;
+  createCq(cqe: number, channel: NativeCompletionChannel | null, compVector: number): NativeCq;
+  watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
+}
+
+export interface NativePd extends NativeResource {
+  registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  createAh(address: object): NativeAh;
+  createAhFromCompletion(portNum: number, completion: object, grh: Uint8Array): NativeAh;
+  createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number }): NativeSrq;
+  allocMw(type: number): NativeMw;
+}
+
+export interface NativeAh extends NativeResource {
+  readonly attr: Record<string, unknown>;
+}
+
+export interface NativeSrq extends NativeResource {
+  postRecv(workRequests: NativeRecvWr[]): void;
+  modify(attributes: { maxWr?: number; srqLimit?: number }): void;
+  query(): { maxWr: number; maxSge: number; srqLimit: number };
+}
+
+export interface NativeMw extends NativeResource {
+  readonly rkey: number;
+  readonly type: number;
+}
+
+export interface NativeMr extends NativeResource {
+  readonly lkey: number;
+  readonly rkey: number;
+  readonly addr: bigint;
+  readonly length: number;
+  /** Made by a registration cache from one of its entries (not an uncached registration). */
+  readonly cached: boolean;
+  advise(advice: number, flags: number, offset: number, length: number): void;
+}
+
+export interface NativeCompletionChannel extends NativeResource {
+  readonly fd: number;
+}
+
+export interface NativeCq extends NativeResource {
+  /** Writes up to storage.length / WC_WORDS completions; returns how many. */
+  poll(storage: Uint32Array): number;
+  requestNotify(solicitedOnly?: boolean): void;
+  /** true on a completion event, false when cancelWait() ran; rejects when the CQ is closed. */
+  nextEvent(): Promise<boolean>;
+  cancelWait(): void;
+  resize(cqe: number): number;
+  readonly cqe: number;
+}
+
+export interface NativeQpInitAttr {
+  qpType?: number;
+  maxSendWr?: number;
+  maxRecvWr?: number;
+  maxSendSge?: number;
+  maxRecvSge?: number;
+  maxInlineData?: number;
+  sqSigAll?: boolean;
+  srq?: NativeSrq;
+  extended?: boolean;
+}
+
+export type NativeSge =
+  | { mr: NativeMr; offset?: number; length?: number; lkey?: number }
+  | { addr: bigint; length: number; lkey: number }
+  | { buffer: ArrayBuffer; offset: number; length: number };
+
+export interface NativeSendWr {
+  wrId: bigint | number;
+  opcode: number;
+  sendFlags: number;
+  sgList: NativeSge[];
+  immData?: number;
+  invalidateRkey?: number;
+  remoteAddr?: bigint;
+  rkey?: number;
+  compareAdd?: bigint;
+  swap?: bigint;
+  ah?: NativeAh;
+  remoteQpn?: number;
+  remoteQkey?: number;
+  bind?: { mw: NativeMw; rkey: number; mr: NativeMr; offset?: number; length?: number; access?: number };
+}
+
+export interface NativeRecvWr {
+  wrId: bigint | number;
+  sgList: NativeSge[];
+}
+
+export interface NativeQp extends NativeResource {
+  readonly state: number;
+  modify(attributes: object): void;
+  query(): Record<string, unknown>;
+  postSend(workRequests: NativeSendWr[]): void;
+  postRecv(workRequests: NativeRecvWr[]): void;
+  prepareSend(workRequests: NativeSendWr[]): NativePrepared;
+  prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
+  bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
+  readonly qpNum: number;
+  readonly extended: boolean;
+  readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
+}
+
+export interface NativePrepared extends NativeResource {
+  /** Posts requests [first, first + count) as one list. */
+  post(first?: number, count?: number): void;
+  readonly length: number;
+}
+
+/** The binding's functions for this area. */
+export interface NativeVerbsFunctions {
+  listDevices(): NativeDeviceInfo[];
+  openContext(name: string): NativeContext;
+  addressOf(buffer: ArrayBuffer, offset: number): bigint;
+}
