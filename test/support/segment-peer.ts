@@ -38,16 +38,20 @@ export async function startPeer(args: string[], uid?: number): Promise<{ first: 
   return { first, child, next: async () => ((await lines.next()).value as string) ?? '' };
 }
 
+/** This process's descriptors for the package's memfds (`name`: segments, buffers, or both). */
+export function memfds(name = 'rdma-node'): string[] {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`/memfd:${name}`);
+    } catch {
+      return false; // the directory's own descriptor, gone
+    }
+  });
+}
+
 /** How this process holds segment memfds: the access mode of each ('rdonly' or 'rdwr'). */
 function memfdModes(): string[] {
-  return readdirSync('/proc/self/fd')
-    .filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:rdma-node');
-      } catch {
-        return false; // the directory's own descriptor, gone
-      }
-    })
+  return memfds()
     .map((fd) => {
       const flags = parseInt(/flags:\s*([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
       return (flags & 3) === 0 ? 'rdonly' : 'rdwr';

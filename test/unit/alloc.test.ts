@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync, statSync, truncateSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { test } from 'node:test';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 
 import { RdmaError, allocate } from '../../lib';
+import { memfds } from '../support/segment-peer';
 
 // Mapped buffers need no RDMA device: these run on the host.
 
@@ -133,15 +134,9 @@ test('a shareable buffer is a shared mapping of its own sealed memfd, transparen
     assert.match(line ?? '', /^\S+ rw-s .*\/memfd:rdma-node buffer/);
     // Sealed: whoever holds the file (a peer it was exported to) can neither shrink it under a mapping
     // or a registration nor grow it.
-    const memfds = readdirSync('/proc/self/fd').map((fd) => `/proc/self/fd/${fd}`).filter((path) => {
-      try {
-        return readlinkSync(path).startsWith('/memfd:rdma-node buffer');
-      } catch {
-        return false; // the directory's own descriptor, gone by now
-      }
-    });
-    assert.ok(memfds.length > 0);
-    for (const path of memfds) {
+    const paths = memfds('rdma-node buffer').map((fd) => `/proc/self/fd/${fd}`);
+    assert.ok(paths.length > 0);
+    for (const path of paths) {
       const { size } = statSync(path);
       for (const length of [0, size - 4096, size + 4096]) assert.throws(() => truncateSync(path, length), { code: 'EPERM' }, `${path} to ${length}`);
     }
