@@ -8,7 +8,7 @@
  *   fail <rank> <code>    that rank exits with <code> after 300 ms, the others sleep
  *   self-kill <rank>      that rank SIGKILLs itself after 300 ms, the others sleep
  *   allocate <MiB>        touch that much memory, hold it 300 ms, exit
- *   burn <ms>             spin the CPU that long, exit
+ *   burn <ms>             spin until that much CPU time is used, exit
  *   signals               print "ready", then the name of each SIGUSR1/SIGUSR2 received
  *   fork <count>          start <count> `sleep` processes: print how many could be started
  *   join [skip-rank]      joinJob(), allgather "rank R", barrier, print what arrived (skip-rank never joins)
@@ -59,9 +59,16 @@ async function main([mode, ...args]: string[]): Promise<void> {
       return;
     }
     case 'burn': {
-      const until = Date.now() + Number(args[0]);
+      // Until this process has used that much CPU time (and as much wall time has passed): on a busy
+      // machine a spin of so many wall-clock milliseconds gets less CPU than that.
+      const ms = Number(args[0]);
+      const until = Date.now() + ms;
       let spins = 0;
-      while (Date.now() < until) spins++;
+      const cpuUs = (): number => {
+        const { user, system } = process.cpuUsage();
+        return user + system;
+      };
+      while (Date.now() < until || cpuUs() < ms * 1000) spins++;
       console.log(`burnt ${spins > 0}`);
       return;
     }

@@ -188,7 +188,7 @@ export function containmentTests(kind: 'cgroup' | 'process'): void {
     assert.equal((await job.finished).record!.status, 143);
   });
 
-  test(`${kind}: accounting: 200 MiB shows as peak memory, 2 s of spinning as CPU time`, async () => {
+  test(`${kind}: accounting: 200 MiB shows as peak memory, 2 s of CPU spent spinning as CPU time`, async () => {
     const memory = await run(['-np', '1', rankScript, 'allocate', '200']);
     assert.ok(memory.record.ranks[0]!.peakBytes! >= 200 * 2 ** 20, `peak ${memory.record.ranks[0]!.peakBytes}`);
     assert.ok(memory.record.total.peakBytes! >= 200 * 2 ** 20);
