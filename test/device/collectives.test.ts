@@ -64,7 +64,7 @@ test('a timeout ends the collective on every rank with ETIMEDOUT, the late rank 
   for (const o of outcomes) assert.equal(o.code, 'ETIMEDOUT', `rank ${o.rank}: ${o.message}`);
 });
 
-test('a rank SIGKILLed during a collective: the others reject with ECONNRESET naming it, no hang', async () => {
+test('a rank SIGKILLed in the middle of a collective: the others reject with ECONNRESET naming it, no hang', async () => {
   const { status, outcomes, stderr } = await collectives(4, 'kill', ['--grace', '20000']);
   assert.notEqual(status, 0);
   assert.deepEqual(outcomes.map((o) => o.rank), [0, 1, 2], stderr);

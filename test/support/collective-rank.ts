@@ -7,7 +7,7 @@
  *   abort      rank 1 aborts an allreduce through an AbortSignal; rank 0 enters it late:
  *              {"rank","code","message","after"} (after: the code of the next collective)
  *   timeout    every rank but 0 enters an allreduce with timeoutMs 500; rank 0 enters it 2 s later
- *   kill       rank `size - 1` SIGKILLs itself while the others wait in an allreduce it never enters
+ *   kill       rank `size - 1` SIGKILLs itself in the middle of an allreduce (rank 0 enters it late)
  *   close      rank 0 closes its communicator during an allreduce; the others enter it a second later
  *   mismatch   rank 0 allreduces 100 elements, the others 200: {"rank","code","message"}
  *   truncated  rank 0 broadcasts 128 KiB, the others expect 64 KiB (their first 64 KiB chunks agree)
@@ -166,11 +166,11 @@ async function failure(comm: Communicator, mode: string): Promise<{ code?: strin
     if (rank === 0) await sleep(2000);
     result = await outcome(comm.allreduce(data, undefined, 'sum', { timeoutMs: rank === 0 ? 0 : 500 }));
   } else if (mode === 'kill') {
-    if (rank === size - 1) {
-      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);
-      await sleep(10_000);
-    }
+    // Rank 0 enters late, so the others' allreduce is under way (its messages posted) and cannot end
+    // before the last rank dies in the middle of it.
     process.on('SIGTERM', () => undefined); // the launcher ends the job once a rank died: report first
+    if (rank === size - 1) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);
+    if (rank === 0) await sleep(2000);
     result = await outcome(comm.allreduce(data));
   } else if (mode === 'mismatch') {
     result = await outcome(comm.allreduce(new Float64Array(rank === 0 ? 100 : 200)));
