@@ -62,15 +62,20 @@ test('remove() while attached: the peer is told, keeps its data, and no new get 
   segment.close();
 });
 
-test('an owner killed with SIGKILL: attached peers are told and keep the data; its id is refused after', async () => {
-  const owner = await startPeer(['own', '4096', String(0o600), '3']);
-  const segid = owner.first;
-  const watcher = await startPeer(['watch', segid]);
-  assert.equal(watcher.first, 'attached');
-  owner.child.kill('SIGKILL');
-  assert.equal(await watcher.next(), `removed owner-exited ${patternByte(3, 0)}`);
-  assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ESRCH');
-});
+for (const end of ['killed with SIGKILL', 'exiting normally'] as const) {
+  test(`an owner ${end}: attached peers are told and keep the data; its id is refused after`, async () => {
+    const owner = await startPeer(['own', '4096', String(0o600), '3']);
+    const segid = owner.first;
+    const watcher = await startPeer(['watch', segid]);
+    assert.equal(watcher.first, 'attached');
+    if (end === 'exiting normally') owner.child.stdin!.write('exit\n');
+    else owner.child.kill('SIGKILL');
+    const [status, signal] = (await once(owner.child, 'exit')) as [number | null, string | null];
+    assert.deepEqual([status, signal], end === 'exiting normally' ? [0, null] : [null, 'SIGKILL']);
+    assert.equal(await watcher.next(), `removed owner-exited ${patternByte(3, 0)}`);
+    assert.throws(() => getSegment(segid), (e: RdmaError) => e.code === 'ESRCH');
+  });
+}
 
 test('an owner killed while a peer RDMA-writes into its segment: every write completes, the peer keeps the data', async () => {
   const owner = await startPeer(['own', '65536', String(0o600), '3']);
