@@ -1,6 +1,7 @@
 /** `rdma-node run`, `rdma-node jobs` and `rdma-node kill`: the launcher and the job list on the command line. */
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { parseArgs } from 'node:util';
 
 import type { ContainerKind } from '../jobs/container';
 import { launch, type JobRecord } from '../jobs/launcher';
@@ -120,8 +121,9 @@ export async function runMain(argv: string[]): Promise<number> {
 }
 
 export function jobsMain(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } } });
   const jobs = listJobs().map((entry) => ({ ...entry, processes: jobProcesses(entry) }));
-  if (argv.includes('--json')) {
+  if (values.json) {
     console.log(JSON.stringify(jobs, null, 2));
     return 0;
   }
@@ -146,18 +148,16 @@ export function jobsMain(argv: string[]): number {
 
 /** `rdma-node kill JOB...` ends jobs (SIGTERM, then SIGKILL after their grace); `-s SIGNAL` sends SIGNAL to every process of them. */
 export function killMain(argv: string[]): number {
+  const killUsage = 'usage: rdma-node kill [-s SIGNAL] JOB...';
+  const { values, positionals } = parseArgs({ args: argv, options: { signal: { type: 'string', short: 's' } }, allowPositionals: true });
   let signal: NodeJS.Signals | undefined;
-  const ids: number[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-s' || arg === '--signal') {
-      const name = (argv[++i] ?? '').toUpperCase();
-      signal = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
-      if (!(signal in constants.signals)) throw new Error(`unknown signal ${argv[i]}`);
-    } else if (/^\d+$/.test(arg)) ids.push(Number(arg));
-    else throw new Error('usage: rdma-node kill [-s SIGNAL] JOB...');
+  if (values.signal !== undefined) {
+    const name = values.signal.toUpperCase();
+    signal = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
+    if (!(signal in constants.signals)) throw new Error(`unknown signal ${values.signal}`);
   }
-  if (ids.length === 0) throw new Error('usage: rdma-node kill [-s SIGNAL] JOB...');
+  if (positionals.length === 0 || !positionals.every((p) => /^\d+$/.test(p))) throw new Error(killUsage);
+  const ids = positionals.map(Number);
   const running = new Map(listJobs().map((job) => [job.id, job]));
   let status = 0;
   for (const id of ids) {

@@ -2,6 +2,7 @@
 /** The rdma-node command line. */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
 import { benchMain } from '../bench/cli';
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
@@ -43,14 +44,10 @@ const usage = `usage: rdma-node <command>
   rping -s|-c [options] librdmacm's rping, same flags and wire protocol
 `;
 
-function option(argv: string[], name: string): string | undefined {
-  const at = argv.indexOf(name);
-  return at >= 0 ? argv[at + 1] : undefined;
-}
-
 async function demo(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { device: { type: 'string' } } });
   if (insideVm() || hostHasDevice()) {
-    await runDemo(option(argv, '--device') ?? process.env.RDMA_NODE_DEVICE);
+    await runDemo(values.device ?? process.env.RDMA_NODE_DEVICE);
     return 0;
   }
   console.log('This host has no RDMA device: running the demo on Soft-RoCE inside a throwaway VM.\n');
@@ -67,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'devices':
-      if (rest.includes('--json')) console.log(JSON.stringify(listDevices().map((d) => devInfoJson(collectDevInfo(d))), null, 2));
+      if (parseArgs({ args: rest, options: { json: { type: 'boolean' } } }).values.json) console.log(JSON.stringify(listDevices().map((d) => devInfoJson(collectDevInfo(d))), null, 2));
       else printDevices();
       return 0;
     case 'devinfo':

@@ -6,6 +6,7 @@ import { DeviceCap, flagNames, type DeviceAttributes, type PortAttributes } from
 import { AtomicCap, OdpCaps, OdpTransportCaps, PortState, TransportType } from '../verbs/constants';
 import type { GidEntry } from '../verbs/context';
 import { listDevices, openDevice, type DeviceInfo } from '../verbs/device';
+import { flag, intOption, parseOptions, stringOption, type OptionSpec } from '../core/argv';
 import { formatGuid, formatIpv6 } from '../core/gid';
 
 export interface PortInfo {
@@ -209,27 +210,26 @@ const usage = `usage: rdma-node devinfo [-d DEVICE] [-i PORT] [-v] [--json]
   -v, --verbose         every attribute, the capability flags, ODP and atomic caps, the GIDs
       --json            print as JSON (always everything)`;
 
+const devinfoOptions: OptionSpec[] = [
+  { short: 'd', long: 'ib-dev', value: true },
+  { short: 'i', long: 'ib-port', value: true },
+  { short: 'v', long: 'verbose' },
+  { long: 'json' },
+  { short: 'h', long: 'help' },
+];
+
 export function devinfoMain(argv: string[]): number {
-  let name: string | undefined;
-  let port: number | undefined;
-  let verbose = false;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '-d' || flag === '--ib-dev') name = value();
-    else if (flag === '-i' || flag === '--ib-port') port = Number(value());
-    else if (flag === '-v' || flag === '--verbose') verbose = true;
-    else if (flag === '--json') json = true;
-    else if (flag === '-h' || flag === '--help') {
-      console.log(usage);
-      return 0;
-    } else throw new Error(`unknown option ${argv[i]}\n\n${usage}`);
+  // ibv_devinfo's flags, by getopt_long's rules as ibv_devinfo reads them.
+  const parsed = parseOptions(argv, devinfoOptions);
+  if (parsed.positionals.length > 0) throw new Error(`unexpected argument ${parsed.positionals[0]}\n\n${usage}`);
+  if (flag(parsed, 'h')) {
+    console.log(usage);
+    return 0;
   }
+  const name = stringOption(parsed, 'd');
+  const port = parsed.values.has('i') ? intOption(parsed, 'i', 0) : undefined;
+  const verbose = flag(parsed, 'v');
+  const json = flag(parsed, 'json');
   if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 255)) throw new Error('-i needs a port number');
   const devices = listDevices().filter((d) => name === undefined || d.name === name);
   if (devices.length === 0) {
