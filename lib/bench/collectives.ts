@@ -33,7 +33,7 @@ const cli = join(__dirname, '..', 'cli', 'main.js');
 const variants: Record<string, Partial<Thresholds>> = {
   default: {},
   small: { broadcast: Infinity, allreduce: Infinity, allgather: Infinity },
-  large: { broadcast: 0, allreduce: 0, allgather: 0 },
+  large: { broadcast: 0, broadcastRanks: 3, allreduce: 0, allgather: 0 },
 };
 
 interface Row {

@@ -7,8 +7,10 @@ import { type Plan, PlanBuilder, Region } from './plan';
 
 /** Sizes (bytes) from which the large-message algorithm is chosen. */
 export interface Thresholds {
-  /** broadcast: binomial tree below, scatter + ring allgather from here (with 3 ranks or more). */
+  /** broadcast: binomial tree below, scatter + ring allgather from here (with `broadcastRanks` or more). */
   broadcast: number;
+  /** broadcast: the fewest ranks for scatter + ring allgather (at least 3). */
+  broadcastRanks: number;
   /** allreduce: recursive doubling below, ring reduce-scatter + allgather from here. */
   allreduce: number;
   /** reduce: binomial tree below, ring reduce-scatter + gather at the root from here. */
@@ -19,7 +21,14 @@ export interface Thresholds {
   alltoall: number;
 }
 
-export const defaultThresholds: Thresholds = { broadcast: 64 << 10, allreduce: 64 << 10, reduce: 64 << 10, allgather: 256 << 10, alltoall: 8 << 10 };
+/**
+ * From bench:collectives (4 ranks on two VMs, BENCHMARKS-collectives.md): the ring allreduce won from
+ * 256 KiB in three runs of four; the ring allgather's switch point moved from run to run (128 KiB to
+ * 16 MiB gathered; 128 KiB in the run that set it); scatter + allgather never won a broadcast with 4
+ * ranks, so it waits for 8 as MPICH's does (MPIR_CVAR_BCAST_MIN_PROCS). Reduce and alltoall, not
+ * measured there, keep MPICH's defaults.
+ */
+export const defaultThresholds: Thresholds = { broadcast: 64 << 10, broadcastRanks: 8, allreduce: 256 << 10, reduce: 64 << 10, allgather: 128 << 10, alltoall: 8 << 10 };
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
 
@@ -89,7 +98,7 @@ function scatterAllgatherBroadcast(b: PlanBuilder, rank: number, size: number, r
 
 export function broadcast(rank: number, size: number, root: number, bytes: number, t: Thresholds): Plan {
   const b = new PlanBuilder();
-  if (size >= 3 && bytes >= t.broadcast) scatterAllgatherBroadcast(b, rank, size, root, bytes);
+  if (size >= Math.max(3, t.broadcastRanks) && bytes >= t.broadcast) scatterAllgatherBroadcast(b, rank, size, root, bytes);
   else binomialBroadcast(b, rank, size, root, bytes);
   return b.build(layout(0, bytes, 0, [Region.Dst, 0], [Region.Dst, 0]));
 }

@@ -101,7 +101,7 @@ function simulate(plans: Plan[], inputs: (Uint8Array | undefined)[]): Uint8Array
 
 const ints = (rank: number, count: number, salt = 1): Int32Array => Int32Array.from({ length: count }, (_, i) => (rank + 1) * 1000 * salt + i * 7 - rank * i);
 const bytesOf = (a: Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const small: schedules.Thresholds = { broadcast: 64, allreduce: 64, reduce: 64, allgather: 64, alltoall: 16 };
+const small: schedules.Thresholds = { broadcast: 64, broadcastRanks: 3, allreduce: 64, reduce: 64, allgather: 64, alltoall: 16 };
 const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const counts = [0, 1, 3, 17, 100];
 
