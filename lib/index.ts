@@ -33,7 +33,7 @@ export { SharedReceiveQueue, type SrqAttributes } from './verbs/srq';
 export { Endpoint, Listener, connect, listen, type EndpointOptions, type LocalRegion, type OperationOptions } from './endpoint/endpoint';
 export { splitUdReceive, udReceiveBytes } from './verbs/qp/ud';
 export { joinJob, Job, type JoinOptions, type Launcher } from './jobs/join';
-export { Communicator, communicator, defaultThresholds, type CollectiveOptions, type CommunicatorOptions, type DataTypeName, type ReduceOpName, type ReduceOptions, type Thresholds } from './collectives';
+export { Communicator, communicator, defaultThresholds, largeMessageAlgorithms, type CollectiveOptions, type CommunicatorOptions, type DataTypeName, type ReduceOpName, type ReduceOptions, type Thresholds } from './collectives';
 export type { ConnectOptions as JobConnectOptions, JobConnections } from './jobs/connect';
 export { launch, RunningJob, type RunOptions, type JobRecord, type RankRecord, type Usage } from './jobs/launcher';
 export { BootstrapError } from './jobs/rendezvous';

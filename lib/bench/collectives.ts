@@ -18,7 +18,7 @@ import { runInVm } from '../harness/vm';
 import { hostRole, PAIR_SUBNET } from '../harness/vm/pair';
 import { capture, mpirunAcrossPair, startSshd } from '../harness/vm/services';
 import { byteLabel } from './units';
-import { communicator, joinJob, type Thresholds } from '..';
+import { communicator, joinJob, largeMessageAlgorithms, type Thresholds } from '..';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -33,7 +33,7 @@ const cli = join(__dirname, '..', 'cli', 'main.js');
 const variants: Record<string, Partial<Thresholds>> = {
   default: {},
   small: { broadcast: Infinity, allreduce: Infinity, allgather: Infinity },
-  large: { broadcast: 0, broadcastRanks: 3, allreduce: 0, allgather: 0 },
+  large: largeMessageAlgorithms,
 };
 
 interface Row {

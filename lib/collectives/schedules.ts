@@ -30,6 +30,9 @@ export interface Thresholds {
  */
 export const defaultThresholds: Thresholds = { broadcast: 64 << 10, broadcastRanks: 8, allreduce: 256 << 10, reduce: 64 << 10, allgather: 128 << 10, alltoall: 8 << 10 };
 
+/** The large-message algorithm at every size and rank count: what the tests and the benchmark force. */
+export const largeMessageAlgorithms: Thresholds = { broadcast: 0, broadcastRanks: 3, allreduce: 0, reduce: 0, allgather: 0, alltoall: 0 };
+
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
 
 /** Element-aligned blocks of `count` elements over `size` ranks: the first count % size get one more. */

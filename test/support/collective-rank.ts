@@ -15,7 +15,7 @@
  *              {"rank","errors": [name of each error, in order]}
  */
 
-import { communicator, joinJob, type Communicator, type DataTypeName, type Job, type ReduceOpName } from '../../lib';
+import { communicator, joinJob, largeMessageAlgorithms, type Communicator, type DataTypeName, type Job, type ReduceOpName } from '../../lib';
 
 type Values = number[] | bigint[];
 
@@ -220,7 +220,7 @@ async function misuse(comm: Communicator): Promise<{ errors: string[] }> {
 /** check() with the default thresholds, then with the large-message algorithms forced. */
 async function checkBoth(job: Job, comm: Communicator, device?: string): Promise<{ checked: number; bad: string[] }> {
   const usual = await check(comm);
-  const large = await communicator(job, { device, thresholds: { broadcast: 0, broadcastRanks: 3, allreduce: 0, reduce: 0, allgather: 0, alltoall: 0 } });
+  const large = await communicator(job, { device, thresholds: largeMessageAlgorithms });
   try {
     const forced = await check(large, true);
     return { checked: usual.checked + forced.checked, bad: [...usual.bad, ...forced.bad.map((b) => `large-message algorithms: ${b}`)] };
