@@ -13,7 +13,7 @@ export { formatGid, formatGuid, gidIpv4, parseGid } from './core/gid';
 export { MemoryRegion, type MrAdvice, type RemoteRegion } from './verbs/mr';
 export { odpMissing, type OdpTransport } from './verbs/odp';
 export { ProtectionDomain } from './verbs/pd';
-export { PreparedWorkRequests } from './verbs/qp/prepared';
+export { PreparedWorkRequests, ReceiveRing } from './verbs/qp/prepared';
 export * from './verbs/qp/qp';
 export {
   RegistrationCache,

@@ -1,12 +1,14 @@
 /**
- * The TypeScript driver: the same loops as native/bench/bench_loops.cc, line for line, but every post and
- * every poll is a call from TypeScript through the binding (prepared work requests and cq.poll into a
- * reused batch), so comparing the two drivers shows what the binding itself costs.
+ * The TypeScript driver: the same loops as native/bench/bench_loops.cc, but every post and every poll is
+ * a call from TypeScript through the binding, written as a user of the binding would write it for speed:
+ * prepared work requests, receives reposted by a receive ring, polls that spin natively, and a post fused
+ * with the poll of its completion. With -e it awaits cq.wait() through the event loop. Comparing the two
+ * drivers shows what driving RDMA from TypeScript costs.
  */
 import { CompletionBatch } from '../verbs/completion';
 import { WcStatus, WrOpcode, enumName } from '../verbs/constants';
 import type { CompletionQueue } from '../verbs/cq';
-import { rdmaError, type RdmaError } from '../core/errors';
+import { rdmaError } from '../core/errors';
 import type { PreparedWorkRequests } from '../verbs/qp/prepared';
 import type { SendWorkRequest } from '../verbs/qp/work-request';
 import { Loop, type LoopDriver, type LoopPlan } from './loops';
@@ -17,6 +19,13 @@ const enum State { Start, Sample, StopSample, End }
 
 const POLL_BATCH = 16;
 const PROGRESS_MS = 200;
+/** How long one busy poll spins natively before the loop checks its clock (and -e waits before sleeping). */
+const SPIN_US = 1000;
+const SPIN = { spinUs: SPIN_US } as const;
+const EVENT_SPIN_US = 0;
+/** -e: how often the clock and the stall check run while the loop sleeps on a channel. */
+const TICK_MS = 50;
+const ENDED = Symbol('ended');
 
 class Runner {
   readonly #plan: LoopPlan;
@@ -30,6 +39,9 @@ class Runner {
   #state = State.Start;
   #lastActivity = 0;
   #nextProgress = PROGRESS_MS * 1e6;
+  readonly #abort = new AbortController();
+  readonly #waitOptions: { signal: AbortSignal; spinUs: number };
+  #ticker: NodeJS.Timeout | undefined;
 
   constructor(plan: LoopPlan, progress: (done: number) => void) {
     this.#plan = plan;
@@ -44,6 +56,22 @@ class Runner {
       completed: plan.record && !lat ? new Float64Array(plan.iters) : undefined,
       first: 0, last: 0, sampleStart: 0, sampleEnd: 0, sampleIters: 0, scnt: 0, ccnt: 0, rcnt: 0,
     };
+    this.#waitOptions = { signal: this.#abort.signal, spinUs: EVENT_SPIN_US };
+    if (plan.events) {
+      // Sleeping loops keep time here: the tick ends a timed run or reports a stall by aborting the wait.
+      this.#ticker = setInterval(() => {
+        try {
+          this.refresh();
+          if (this.ended) this.#abort.abort(ENDED);
+        } catch (error) {
+          this.#abort.abort(error);
+        }
+      }, TICK_MS);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#ticker);
   }
 
   /** Nanoseconds since the loop started (the driver's ticks). */
@@ -112,7 +140,8 @@ class Runner {
 
   /**
    * Polls until `cq` yields completions into the batch (0 once a timed run has ended). Busy polling stays
-   * synchronous (an await per completion would cost a microtask turn each); -e sleeps on the channel.
+   * synchronous and spins natively (an await per completion would cost a microtask turn each); -e awaits
+   * cq.wait().
    */
   pollWait(cq: CompletionQueue): number | Promise<number> {
     return this.#plan.events ? this.#pollEvents(cq) : this.#pollBusy(cq);
@@ -120,39 +149,41 @@ class Runner {
 
   #pollBusy(cq: CompletionQueue): number {
     for (;;) {
-      const n = cq.poll(this.#batch).count;
+      const n = cq.poll(this.#batch, SPIN).count;
       if (n > 0) {
         this.activity();
         return n;
       }
       if (this.ended) return 0;
-      this.spin();
+      this.refresh();
     }
   }
 
   async #pollEvents(cq: CompletionQueue): Promise<number> {
-    for (;;) {
-      const n = await this.waitPoll(cq);
-      if (n > 0) {
-        this.activity();
-        return n;
-      }
-      if (this.ended) return 0;
-      this.spin();
-    }
+    const n = await this.waitPoll(cq);
+    if (n > 0) this.activity();
+    return n;
   }
 
-  /**
-   * -e: sleeps on the CQ's channel until completions arrive (cq.wait arms, polls, sleeps), waking every
-   * 50 ms to keep the clock running; returns how many it polled into the batch.
-   */
+  /** Busy polling: posts `request` and polls `cq` in one call (its completion usually comes in the spin). */
+  postPoll(request: PreparedWorkRequests, cq: CompletionQueue): number | Promise<number> {
+    if (this.#plan.events) {
+      request.post();
+      return this.#pollEvents(cq);
+    }
+    const n = request.postAndPoll(cq, this.#batch, SPIN_US).count;
+    if (n === 0) return this.#pollBusy(cq);
+    this.activity();
+    return n;
+  }
+
+  /** -e: sleeps on the CQ's channel until completions arrive; 0 when the run has ended. */
   async waitPoll(cq: CompletionQueue): Promise<number> {
     try {
-      return (await cq.wait({ timeoutMs: 50 }, this.#batch)).count;
+      return (await cq.wait(this.#waitOptions, this.#batch)).count;
     } catch (error) {
-      if ((error as RdmaError).code !== 'ETIMEDOUT') throw error;
-      this.refresh();
-      return 0;
+      if (error === ENDED) return 0;
+      throw error;
     }
   }
 
@@ -180,16 +211,10 @@ function prepareSends(res: Resources, plan: LoopPlan): { quiet: PreparedWorkRequ
   return { quiet: res.qp.prepareSend([sendRequest(res, plan, false)]), signaled: res.qp.prepareSend([sendRequest(res, plan, true)]) };
 }
 
-function prepareRecv(res: Resources, plan: LoopPlan): PreparedWorkRequests {
-  return res.qp.prepareRecv([{ sgList: [{ mr: res.mr, offset: plan.recv!.offset, length: plan.recv!.length }] }]);
-}
-
 async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
   const { quiet, signaled } = prepareSends(res, plan);
-  const recv = prepareRecv(res, plan);
   const run = r.run;
   const posted = run.posted;
-  let rposted = plan.prepost;
   if (plan.initiator) r.startClock();
   run.first = r.stamp();
   try {
@@ -202,18 +227,14 @@ async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void>
         if (!plan.initiator && run.rcnt === 0) r.startClock();
         run.rcnt++;
         if (r.sampling) run.sampleIters++;
-        if (r.duration || rposted < plan.iters) {
-          recv.post();
-          rposted++;
-        }
+        // The ring (res.ring) reposts the receive at the next poll of the receive CQ.
       }
       if (run.scnt < plan.iters || (r.duration && !r.ended)) {
         if (posted) posted[run.scnt] = r.stamp();
         run.scnt++;
         const signal = run.scnt % plan.cqMod === 0 || (!r.duration && run.scnt === plan.iters);
         if (signal) {
-          signaled.post();
-          const polled = r.pollWait(res.sendCq);
+          const polled = r.postPoll(signaled, res.sendCq);
           if ((typeof polled === 'number' ? polled : await polled) === 0) break;
           r.check(r.batch, 0, 'send');
           run.ccnt++;
@@ -225,7 +246,6 @@ async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void>
   } finally {
     quiet.close();
     signaled.close();
-    recv.close();
   }
 }
 
@@ -252,10 +272,7 @@ async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void
         if (r.ended) break;
         if (posted) posted[run.scnt] = r.stamp();
         Atomics.store(bytes, postAt, ++run.scnt & 0xff);
-        write.post();
-      }
-      if (run.ccnt < plan.iters || r.duration) {
-        const polled = r.pollWait(res.sendCq);
+        const polled = r.postPoll(write, res.sendCq);
         if ((typeof polled === 'number' ? polled : await polled) === 0) break;
         r.check(r.batch, 0, 'RDMA write');
         run.ccnt++;
@@ -278,8 +295,7 @@ async function latRoundTrip(r: Runner, res: Resources, plan: LoopPlan): Promise<
       r.spin();
       if (posted) posted[run.scnt] = r.stamp();
       run.scnt++;
-      request.post();
-      const polled = r.pollWait(res.sendCq);
+      const polled = r.postPoll(request, res.sendCq);
       if ((typeof polled === 'number' ? polled : await polled) === 0) break;
       r.check(r.batch, 0, what);
       run.ccnt++;
@@ -355,38 +371,28 @@ async function drain(r: Runner, res: Resources, plan: LoopPlan, inFlight: number
 }
 
 async function bwRecv(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
-  const recv = prepareRecv(res, plan);
   const run = r.run;
   const batch = r.batch;
-  let rposted = plan.prepost;
   let lastRx = 0;
-  try {
-    while (run.rcnt < plan.iters || (r.duration && !r.ended)) {
-      r.spin();
-      let n = res.recvCq.poll(batch).count;
-      if (n === 0 && plan.events) n = await r.waitPoll(res.recvCq);
-      if (n > 0) {
-        if (run.rcnt === 0) {
-          run.first = r.stamp();
-          r.startClock();
-        }
-        for (let i = 0; i < n; i++) {
-          r.check(batch, i, 'receive');
-          run.rcnt++;
-          if (r.sampling) run.sampleIters++;
-          if (r.duration || rposted < plan.iters) {
-            recv.post();
-            rposted++;
-          }
-        }
-        r.activity();
-        if (plan.idleMs) lastRx = r.stamp();
-        continue;
+  while (run.rcnt < plan.iters || (r.duration && !r.ended)) {
+    r.spin();
+    // The ring (res.ring) reposts the receives polled here at the next poll.
+    const n = plan.events ? await r.waitPoll(res.recvCq) : res.recvCq.poll(batch, SPIN).count;
+    if (n > 0) {
+      if (run.rcnt === 0) {
+        run.first = r.stamp();
+        r.startClock();
       }
-      if (plan.idleMs && run.rcnt > 0 && r.stamp() - lastRx > plan.idleMs * 1e6) break;
+      for (let i = 0; i < n; i++) {
+        r.check(batch, i, 'receive');
+        run.rcnt++;
+        if (r.sampling) run.sampleIters++;
+      }
+      r.activity();
+      if (plan.idleMs) lastRx = r.stamp();
+      continue;
     }
-  } finally {
-    recv.close();
+    if (plan.idleMs && run.rcnt > 0 && r.stamp() - lastRx > plan.idleMs * 1e6) break;
   }
 }
 
@@ -404,7 +410,11 @@ export const runInTs: LoopDriver = async (res, plan, progress) => {
     res.recvCq.requestNotify();
   }
   const runner = new Runner(plan, progress);
-  await loops[plan.loop](runner, res, plan);
+  try {
+    await loops[plan.loop](runner, res, plan);
+  } finally {
+    runner.stop();
+  }
   runner.run.last = runner.stamp();
   return runner.run;
 };

@@ -128,7 +128,12 @@ async function runSize(options: BenchOptions, server: boolean, res: Resources, r
     res.mr.bytes[plan.postByte] = 0;
     res.mr.bytes[plan.pollByte!] = 0;
   }
-  if (plan && plan.prepost > 0) {
+  if (plan && plan.prepost > 0 && options.driver === 'ts') {
+    // The TypeScript driver's receives repost themselves (a receive ring) and span the whole receive
+    // region: the ring's last receives stay posted after the run, ready for any larger next size.
+    const recv = { sgList: [{ mr: res.mr, offset: res.region, length: res.region }] };
+    res.ring = res.qp.createReceiveRing(Array.from({ length: plan.prepost }, () => recv));
+  } else if (plan && plan.prepost > 0) {
     const recv = { sgList: [{ mr: res.mr, offset: plan.recv!.offset, length: plan.recv!.length }] };
     res.qp.postRecv(Array.from({ length: plan.prepost }, () => recv));
   }
@@ -141,7 +146,10 @@ async function runSize(options: BenchOptions, server: boolean, res: Resources, r
     io.progress.start(`${options.test} ${size} B`);
     const total = options.iters;
     const raw = await drivers[options.driver](res, plan, (done) =>
-      io.progress.update(total > 0 ? done / total : (Date.now() - started) / (options.duration * 1000)));
+      io.progress.update(total > 0 ? done / total : (Date.now() - started) / (options.duration * 1000))).finally(() => {
+      res.ring?.close();
+      res.ring = undefined;
+    });
     io.progress.done();
     result = summarize(options, server, size, raw);
   }

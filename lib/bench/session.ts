@@ -14,6 +14,7 @@ import { isZeroGid, parseGid } from '../core/gid';
 import type { MemoryRegion } from '../verbs/mr';
 import type { ProtectionDomain } from '../verbs/pd';
 import type { QpInitAttributes, QueuePair } from '../verbs/qp/qp';
+import type { ReceiveRing } from '../verbs/qp/prepared';
 import type { BenchOptions } from './options';
 import { testInfo } from './tests';
 import { bringUp } from '../verbs/qp/transitions';
@@ -42,6 +43,8 @@ export interface Resources extends Disposable {
   sendCq: CompletionQueue;
   recvCq: CompletionQueue;
   qp: QueuePair;
+  /** The TypeScript driver's receives for the current size (run.ts makes it). */
+  ring?: ReceiveRing;
   cmId?: CmId;
   ah?: AddressHandle;
   portNum: number;

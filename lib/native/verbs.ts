@@ -77,8 +77,11 @@ export interface NativeCompletionChannel extends NativeResource {
 }
 
 export interface NativeCq extends NativeResource {
-  /** Writes up to storage.length / WC_WORDS completions; returns how many. */
-  poll(storage: Uint32Array): number;
+  /**
+   * Writes up to storage.length / WC_WORDS completions; returns how many. With spinUs, polls again until
+   * one arrives or that many microseconds have passed.
+   */
+  poll(storage: Uint32Array, spinUs?: number): number;
   requestNotify(solicitedOnly?: boolean): void;
   /** true on a completion event, false when cancelWait() ran; rejects when the CQ is closed. */
   nextEvent(): Promise<boolean>;
@@ -134,6 +137,8 @@ export interface NativeQp extends NativeResource {
   postRecv(workRequests: NativeRecvWr[]): void;
   prepareSend(workRequests: NativeSendWr[]): NativePrepared;
   prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
+  /** Posts the receives now and again as the CQ's polls consume their completions. */
+  createReceiveRing(workRequests: NativeRecvWr[]): NativePrepared;
   bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
   readonly extended: boolean;
@@ -143,6 +148,8 @@ export interface NativeQp extends NativeResource {
 export interface NativePrepared extends NativeResource {
   /** Posts requests [first, first + count) as one list. */
   post(first?: number, count?: number): void;
+  /** Posts every request, then polls `cq` as cq.poll(storage, spinUs). */
+  postAndPoll(cq: NativeCq, storage: Uint32Array, spinUs?: number): number;
   readonly length: number;
 }
 

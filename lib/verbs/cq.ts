@@ -30,7 +30,19 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Wake only for solicited completions (and errors). */
   solicitedOnly?: boolean;
+  /**
+   * Busy-poll natively this many microseconds before sleeping on the channel (default 10): a completion
+   * that comes that soon costs no event-loop turn.
+   */
+  spinUs?: number;
 }
+
+export interface PollOptions {
+  /** Keep polling natively until a completion arrives or this many microseconds pass (default 0). */
+  spinUs?: number;
+}
+
+const DEFAULT_WAIT_SPIN_US = 10;
 
 export class CompletionQueue extends NativeObject<NativeCq> {
   readonly context: Context;
@@ -39,7 +51,6 @@ export class CompletionQueue extends NativeObject<NativeCq> {
   readonly #batch = new CompletionBatch(64);
   /** The one native wait in flight, shared by every concurrent wait(). */
   #event: Promise<boolean> | undefined;
-  #waiters = 0;
 
   /** @internal Use context.createCq(). */
   constructor(handle: NativeCq, context: Context, channel: CompletionChannel | undefined, ownsChannel: boolean) {
@@ -54,9 +65,14 @@ export class CompletionQueue extends NativeObject<NativeCq> {
     return this.handle.cqe;
   }
 
-  /** Polls up to batch.capacity completions into `batch` (reused storage); returns the count. */
-  poll(batch: CompletionBatch = this.#batch): CompletionBatch {
-    batch.count = this.handle.poll(batch.words);
+  /**
+   * Polls up to batch.capacity completions into `batch` (reused storage); batch.count says how many. With
+   * `spinUs`, the native side keeps polling until there is one or the time is up: one call per completion
+   * for a latency-bound loop.
+   */
+  poll(batch: CompletionBatch = this.#batch, options?: PollOptions): CompletionBatch {
+    const spinUs = options?.spinUs;
+    batch.count = spinUs === undefined ? this.handle.poll(batch.words) : this.handle.poll(batch.words, spinUs);
     return batch;
   }
 
@@ -66,11 +82,14 @@ export class CompletionQueue extends NativeObject<NativeCq> {
   }
 
   /**
-   * Resolves with the next non-empty batch of completions, sleeping on the channel until there is one.
-   * The batch is reused by the next poll or wait on this CQ unless you pass your own.
+   * Resolves with the next non-empty batch of completions: spins natively for `spinUs`, then sleeps on the
+   * channel until there is one. The batch is reused by the next poll or wait on this CQ unless you pass
+   * your own.
    */
   async wait(options: WaitOptions = {}, batch: CompletionBatch = this.#batch): Promise<CompletionBatch> {
     if (this.channel === undefined) throw new TypeError('this CQ has no completion channel; create it with { channel: true }');
+    batch.count = this.handle.poll(batch.words, options.spinUs ?? DEFAULT_WAIT_SPIN_US);
+    if (batch.count > 0) return batch;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     for (;;) {
       this.handle.requestNotify(options.solicitedOnly ?? false);
@@ -124,35 +143,32 @@ export class CompletionQueue extends NativeObject<NativeCq> {
     return this.completions();
   }
 
+  /** Sleeps until the channel's next event; a signal or deadline cancels the native wait and throws. */
   async #nextEvent(signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
     signal?.throwIfAborted();
-    this.#event ??= this.handle.nextEvent().finally(() => (this.#event = undefined));
+    const event = (this.#event ??= this.handle.nextEvent().finally(() => (this.#event = undefined)));
     if (signal === undefined && deadline === undefined) {
-      await this.#event;
+      await event;
       return;
     }
-    this.#waiters++;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stop = new Promise<never>((_, reject) => {
-      if (deadline !== undefined) {
-        timer = setTimeout(() => reject(rdmaError('wait for completion', 'ETIMEDOUT', 'no completion in time')), Math.max(0, deadline - Date.now()));
-      }
-      if (signal !== undefined) {
-        onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
+    // Stopping resolves the one native wait (every waiter then polls and sleeps again): no race of
+    // promises per wait, which an event-driven loop would pay on every completion.
+    let reason: unknown;
+    const stop = (why: unknown): void => {
+      if (reason !== undefined) return;
+      reason = why;
+      if (!this.closed) this.handle.cancelWait();
+    };
+    const onAbort = (): void => stop(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = deadline === undefined ? undefined
+      : setTimeout(() => stop(rdmaError('wait for completion', 'ETIMEDOUT', 'no completion in time')), Math.max(0, deadline - Date.now()));
     try {
-      await Promise.race([this.#event, stop]);
-    } catch (error) {
-      // The last waiter to give up releases the native wait, so the loop can exit.
-      if (this.#waiters === 1 && !this.closed) this.handle.cancelWait();
-      throw error;
+      await event;
     } finally {
-      this.#waiters--;
       clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
+    if (reason !== undefined) throw reason;
   }
 }

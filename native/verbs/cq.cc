@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 #include "addon/args.h"
 #include "verbs/completion_channel.h"
 #include "verbs/context.h"
 #include "verbs/mw.h"
+#include "verbs/prepared.h"
 #include "verbs/qp.h"
 
 namespace rdma {
@@ -56,54 +58,102 @@ int Cq::Destroy(CloseMode mode) {
   return err;
 }
 
-// poll(storage: Uint32Array) → number of completions written, at most storage.length / kWcWords.
-Napi::Value Cq::Poll(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CheckOpen(env);
-  // The hot path of every TypeScript polling loop: one N-API call to read the storage (a detached
-  // buffer reads as length 0: nothing is written, the poll returns 0).
+uint32_t* CompletionStorage(const Napi::CallbackInfo& info, size_t index, size_t* capacity) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (info.Length() < 1 || napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+  if (info.Length() <= index ||
+      napi_get_typedarray_info(info.Env(), info[index], &type, &length, &data, nullptr, nullptr) != napi_ok ||
       type != napi_uint32_array) {
-    ThrowType(env, "storage must be a Uint32Array");
+    ThrowType(info.Env(), "storage must be a Uint32Array");
   }
-  size_t capacity = data == nullptr ? 0 : length / kWcWords;
-  uint32_t* out = static_cast<uint32_t*>(data);
-  size_t total = 0;
-  ibv_wc wc[32];
-  while (total < capacity) {
-    int want = static_cast<int>(std::min<size_t>(capacity - total, 32));
-    int n = ibv_poll_cq(cq_, want, wc);
-    if (n < 0) ThrowVerb(env, "ibv_poll_cq", n == -1 ? EIO : -n);
-    for (int i = 0; i < n; i++, total++) {
-      auto qp = qps_.find(wc[i].qp_num);
-      if (qp != qps_.end()) qp->second->Completed(wc[i], this);
-      // A SEND_WITH_INV invalidated one of our windows.
-      if (wc[i].status == IBV_WC_SUCCESS && (wc[i].wc_flags & IBV_WC_WITH_INV)) {
-        if (Mw* mw = context_->WindowAt(wc[i].invalidated_rkey)) mw->Invalidated();
+  // A detached buffer reads as length 0: nothing is written, the poll returns 0.
+  *capacity = data == nullptr ? 0 : length / kWcWords;
+  return static_cast<uint32_t*>(data);
+}
+
+uint64_t SpinNs(Napi::Value value) {
+  return value.IsUndefined() ? 0 : uint64_t{ToU32(value, "spinUs", 10'000'000)} * 1000;
+}
+
+static uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// poll(storage: Uint32Array, spinUs?) → number of completions written, at most storage.length / kWcWords.
+// The hot path of every TypeScript polling loop: one N-API call.
+Napi::Value Cq::Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t capacity;
+  uint32_t* out = CompletionStorage(info, 0, &capacity);
+  uint64_t spin_ns = info.Length() < 2 ? 0 : SpinNs(info[1]);
+  CheckOpen(env);
+  return Napi::Number::New(env, static_cast<double>(PollInto(env, out, capacity, spin_ns)));
+}
+
+size_t Cq::PollInto(Napi::Env env, uint32_t* out, size_t capacity, uint64_t spin_ns) {
+  if (!consumed_rings_.empty()) {
+    std::vector<PreparedWorkRequests*> rings;
+    rings.swap(consumed_rings_);
+    for (size_t i = 0; i < rings.size(); i++) {
+      try {
+        rings[i]->Repost(env);
+      } catch (...) {  // the rings after it still repost at the next poll
+        consumed_rings_.insert(consumed_rings_.end(), rings.begin() + static_cast<ptrdiff_t>(i) + 1, rings.end());
+        throw;
       }
-      uint32_t* w = out + total * kWcWords;
-      w[kWcWrIdLo] = static_cast<uint32_t>(wc[i].wr_id);
-      w[kWcWrIdHi] = static_cast<uint32_t>(wc[i].wr_id >> 32);
-      w[kWcStatus] = wc[i].status;
-      w[kWcOpcode] = wc[i].opcode;
-      w[kWcVendorErr] = wc[i].vendor_err;
-      w[kWcByteLen] = wc[i].byte_len;
-      // imm_data is big-endian on the wire; JS sees host order. For IBV_WC_WITH_INV it is an rkey.
-      w[kWcImmData] = (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : ntohl(wc[i].imm_data);
-      w[kWcQpNum] = wc[i].qp_num;
-      w[kWcSrcQp] = wc[i].src_qp;
-      w[kWcFlags] = wc[i].wc_flags;
-      w[kWcPkeyIndex] = wc[i].pkey_index;
-      w[kWcSlid] = wc[i].slid;
-      w[kWcSl] = wc[i].sl;
-      w[kWcDlidPathBits] = wc[i].dlid_path_bits;
     }
-    if (n < want) break;
   }
-  return Napi::Number::New(env, static_cast<double>(total));
+  size_t total = 0;
+  uint64_t deadline = 0;
+  ibv_wc wc[32];
+  for (;;) {
+    while (total < capacity) {
+      int want = static_cast<int>(std::min<size_t>(capacity - total, 32));
+      int n = ibv_poll_cq(cq_, want, wc);
+      if (n < 0) ThrowVerb(env, "ibv_poll_cq", n == -1 ? EIO : -n);
+      for (int i = 0; i < n; i++, total++) Deliver(wc[i], out + total * kWcWords);
+      if (n < want) break;
+    }
+    if (total > 0 || spin_ns == 0 || capacity == 0) return total;
+    uint64_t now = NowNs();
+    if (deadline == 0) deadline = now + spin_ns;
+    else if (now >= deadline) return 0;
+  }
+}
+
+void Cq::Deliver(const ibv_wc& wc, uint32_t* w) {
+  auto qp = qps_.find(wc.qp_num);
+  if (qp != qps_.end()) qp->second->Completed(wc, this);
+  // A SEND_WITH_INV invalidated one of our windows.
+  if (wc.status == IBV_WC_SUCCESS && (wc.wc_flags & IBV_WC_WITH_INV)) {
+    if (Mw* mw = context_->WindowAt(wc.invalidated_rkey)) mw->Invalidated();
+  }
+  w[kWcWrIdLo] = static_cast<uint32_t>(wc.wr_id);
+  w[kWcWrIdHi] = static_cast<uint32_t>(wc.wr_id >> 32);
+  w[kWcStatus] = wc.status;
+  w[kWcOpcode] = wc.opcode;
+  w[kWcVendorErr] = wc.vendor_err;
+  w[kWcByteLen] = wc.byte_len;
+  // imm_data is big-endian on the wire; JS sees host order. For IBV_WC_WITH_INV it is an rkey.
+  w[kWcImmData] = (wc.wc_flags & IBV_WC_WITH_INV) ? wc.invalidated_rkey : ntohl(wc.imm_data);
+  w[kWcQpNum] = wc.qp_num;
+  w[kWcSrcQp] = wc.src_qp;
+  w[kWcFlags] = wc.wc_flags;
+  w[kWcPkeyIndex] = wc.pkey_index;
+  w[kWcSlid] = wc.slid;
+  w[kWcSl] = wc.sl;
+  w[kWcDlidPathBits] = wc.dlid_path_bits;
+}
+
+void Cq::RingConsumed(PreparedWorkRequests* ring) {
+  if (std::find(consumed_rings_.begin(), consumed_rings_.end(), ring) == consumed_rings_.end()) consumed_rings_.push_back(ring);
+}
+
+void Cq::RingClosed(PreparedWorkRequests* ring) {
+  consumed_rings_.erase(std::remove(consumed_rings_.begin(), consumed_rings_.end(), ring), consumed_rings_.end());
 }
 
 Napi::Value Cq::RequestNotify(const Napi::CallbackInfo& info) {

@@ -422,6 +422,7 @@ Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   RecvList list;
   ParseRecvList(info[0], recv_limits_, &list);
   CheckOpen(env);
+  CheckNoRing(env);
   CheckUses(env, list.uses);
   if (list.wrs.empty()) return env.Undefined();
   ibv_recv_wr* bad = nullptr;

@@ -3,13 +3,15 @@
 #include <algorithm>
 
 #include "addon/args.h"
+#include "verbs/cq.h"
 #include "verbs/qp.h"
 
 namespace rdma {
 
 Napi::Function PreparedWorkRequests::Define(Napi::Env env) {
   return DefineClass(env, "PreparedWorkRequests",
-                     {InstanceMethod<&PreparedWorkRequests::Post>("post"), InstanceAccessor<&PreparedWorkRequests::Length>("length"),
+                     {InstanceMethod<&PreparedWorkRequests::Post>("post"),
+                      InstanceMethod<&PreparedWorkRequests::PostAndPoll>("postAndPoll"), InstanceAccessor<&PreparedWorkRequests::Length>("length"),
                       CloseMethod(), ClosedGetter()});
 }
 
@@ -19,8 +21,9 @@ PreparedWorkRequests::PreparedWorkRequests(const Napi::CallbackInfo& info)
   napi_type_tag_object(info.Env(), info.This(), &kTag);
 }
 
-Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, bool send) {
+Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, Kind kind) {
   Napi::Env env = info.Env();
+  bool send = kind == Kind::kSend;
   if (!send && qp->handle()->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
   SendList sends;
   RecvList receives;
@@ -28,6 +31,10 @@ Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::
   else ParseRecvList(info[0], qp->recv_limits(), &receives);
   std::vector<ObjectUse>& uses = send ? sends.uses : receives.uses;
   qp->CheckOpen(env);  // reading the list may have run JS
+  if (kind == Kind::kRing) {
+    qp->CheckNoRing(env);
+    if (receives.wrs.empty()) ThrowRange(env, "a receive ring needs at least one receive");
+  }
   if (send) CheckParsed(env, sends);
   else CheckUses(env, uses);
   Napi::Object object = AddonData::Get(env).prepared_class.New({ConstructToken(env)});
@@ -41,10 +48,20 @@ Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::
   self->send_list_ = std::move(sends);
   self->recv_list_ = std::move(receives);
   self->DependOn(qp_js, qp);
+  if (kind == Kind::kRing) {
+    self->PostSlice(env, 0, self->recv_list_.wrs.size());
+    self->ring_cq_ = qp->recv_cq();
+    qp->SetRing(self);
+  }
   return object;
 }
 
 int PreparedWorkRequests::Destroy(CloseMode) {
+  if (ring()) {
+    owner_->SetRing(nullptr);
+    ring_cq_->RingClosed(this);
+    ring_cq_ = nullptr;
+  }
   owner_ = nullptr;
   qp_ = nullptr;
   qpx_ = nullptr;
@@ -70,8 +87,28 @@ Napi::Value PreparedWorkRequests::Post(const Napi::CallbackInfo& info) {
   size_t count = info.Length() < 2 ? length - std::min(first, length) : ToU32(info[1], "count");
   if (first > length || count > length - first) ThrowRange(env, "the slice exceeds the prepared work requests");
   CheckOpen(env);  // the QP's close closes its prepared lists
+  if (ring()) ThrowType(env, "a receive ring posts its own receives");
   held_.Check(env);
-  if (count == 0) return env.Undefined();
+  PostSlice(env, first, count);
+  return env.Undefined();
+}
+
+Napi::Value PreparedWorkRequests::PostAndPoll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Cq* cq = UnwrapTagged<Cq>(info[0], "cq");
+  size_t capacity;
+  uint32_t* out = CompletionStorage(info, 1, &capacity);
+  uint64_t spin_ns = info.Length() < 3 ? 0 : SpinNs(info[2]);
+  CheckOpen(env);
+  cq->CheckOpen(env);
+  if (!send_) ThrowType(env, "postAndPoll() posts prepared sends");
+  held_.Check(env);
+  PostSlice(env, 0, send_list_.wrs.size());
+  return Napi::Number::New(env, static_cast<double>(cq->PollInto(env, out, capacity, spin_ns)));
+}
+
+void PreparedWorkRequests::PostSlice(Napi::Env env, size_t first, size_t count) {
+  if (count == 0) return;
   int err;
   if (send_ && qpx_ != nullptr) {
     err = PostWithWrApi(qpx_, &send_list_.wrs[first], count);
@@ -92,7 +129,23 @@ Napi::Value PreparedWorkRequests::Post(const Napi::CallbackInfo& info) {
     owner_->receives().Received(posted, nullptr);
     if (err != 0) ThrowPostError(env, "ibv_post_recv", err, posted);
   }
-  return env.Undefined();
+}
+
+void PreparedWorkRequests::Consumed(Cq* cq) {
+  ring_consumed_++;
+  cq->RingConsumed(this);
+}
+
+void PreparedWorkRequests::Repost(Napi::Env env) {
+  size_t length = recv_list_.wrs.size();
+  size_t count = std::min(ring_consumed_, length);
+  size_t first = ring_next_;
+  ring_consumed_ = 0;
+  ring_next_ = (first + count) % length;
+  // Counted as done before posting: a failure (the QP left RTR/RTS) must not repeat at every poll.
+  size_t head = std::min(count, length - first);
+  PostSlice(env, first, head);
+  PostSlice(env, 0, count - head);
 }
 
 Napi::Value PreparedWorkRequests::Length(const Napi::CallbackInfo& info) {

@@ -19,7 +19,8 @@ Napi::Function Qp::Define(Napi::Env env) {
                      {InstanceMethod<&Qp::Modify>("modify"), InstanceMethod<&Qp::Query>("query"),
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
                       InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
-                      InstanceMethod<&Qp::PrepareRecv>("prepareRecv"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceMethod<&Qp::PrepareRecv>("prepareRecv"),
+                      InstanceMethod<&Qp::CreateReceiveRing>("createReceiveRing"), InstanceAccessor<&Qp::QpNum>("qpNum"),
                       InstanceAccessor<&Qp::State>("state"),
                       InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
                       CloseMethod(), ClosedGetter()});
@@ -163,7 +164,7 @@ InFlight& Qp::receives() { return srq_ != nullptr ? srq_->receives() : receives_
 // A failed completion's opcode is undefined: its queue is known from the CQ when the queues have their own.
 // Any failure puts the QP in the error state, where the device touches none of its requests again (an
 // SRQ's receives excepted: they stay for other QPs).
-void Qp::Completed(const ibv_wc& wc, const Cq* cq) {
+void Qp::Completed(const ibv_wc& wc, Cq* cq) {
   bool receive = send_cq_ != recv_cq_ ? cq == recv_cq_ : wc.status == IBV_WC_SUCCESS && (wc.opcode & IBV_WC_RECV);
   if (wc.status != IBV_WC_SUCCESS) {
     sends_.Clear();
@@ -171,6 +172,7 @@ void Qp::Completed(const ibv_wc& wc, const Cq* cq) {
     if (receive && srq_ != nullptr) srq_->receives().ReceiveCompleted();
   } else if (receive) {
     receives().ReceiveCompleted();
+    if (ring_ != nullptr) ring_->Consumed(cq);
   } else {
     sends_.SendCompleted();
   }
@@ -250,12 +252,21 @@ Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
 
 Napi::Value Qp::PrepareSend(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return PreparedWorkRequests::Create(info, Value(), this, true);
+  return PreparedWorkRequests::Create(info, Value(), this, PreparedWorkRequests::Kind::kSend);
 }
 
 Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
-  return PreparedWorkRequests::Create(info, Value(), this, false);
+  return PreparedWorkRequests::Create(info, Value(), this, PreparedWorkRequests::Kind::kRecv);
+}
+
+Napi::Value Qp::CreateReceiveRing(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return PreparedWorkRequests::Create(info, Value(), this, PreparedWorkRequests::Kind::kRing);
+}
+
+void Qp::CheckNoRing(Napi::Env env) const {
+  if (ring_ != nullptr) ThrowType(env, "this QP's receive ring posts its receives; close the ring to post others");
 }
 
 Napi::Value Qp::QpNum(const Napi::CallbackInfo& info) {

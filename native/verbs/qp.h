@@ -12,6 +12,7 @@ namespace rdma {
 
 class Cq;
 class Pd;
+class PreparedWorkRequests;
 class Srq;
 
 class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
@@ -37,7 +38,12 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   // The outstanding requests and what they use; a CQ tells the QP of each completion it polls for it.
   InFlight& sends() { return sends_; }
   InFlight& receives();  // the SRQ's when the QP receives through one
-  void Completed(const ibv_wc& wc, const Cq* cq);
+  void Completed(const ibv_wc& wc, Cq* cq);
+  // The receive ring that owns the receive queue (qp.createReceiveRing), if any: while it exists, nothing
+  // else posts receives, so its receives complete in the order it posted them.
+  Cq* recv_cq() const { return recv_cq_; }
+  void SetRing(PreparedWorkRequests* ring) { ring_ = ring; }
+  void CheckNoRing(Napi::Env env) const;
 
  private:
   // The QP's attributes from info[first..first+2] (sendCq, recvCq, attributes), each read once.
@@ -58,6 +64,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value BindMw(const Napi::CallbackInfo& info);
   Napi::Value PrepareSend(const Napi::CallbackInfo& info);
   Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
+  Napi::Value CreateReceiveRing(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);
@@ -71,6 +78,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Cq* send_cq_ = nullptr;
   Cq* recv_cq_ = nullptr;
   Srq* srq_ = nullptr;
+  PreparedWorkRequests* ring_ = nullptr;
   InFlight sends_, receives_;
   QueueLimits send_limits_, recv_limits_;
 };

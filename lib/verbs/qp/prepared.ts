@@ -4,6 +4,8 @@
  * ring, a benchmark) pays almost nothing for the binding.
  */
 import type { NativePrepared } from '../../native';
+import type { CompletionBatch } from '../completion';
+import type { CompletionQueue } from '../cq';
 import type { QueuePair } from './qp';
 import { NativeObject } from '../../native/wrapper';
 
@@ -30,5 +32,22 @@ export class PreparedWorkRequests extends NativeObject<NativePrepared> {
     if (first === undefined) this.handle.post();
     else if (count === undefined) this.handle.post(first);
     else this.handle.post(first, count);
+  }
+
+  /**
+   * Posts every request and polls `cq` into `batch` in the same native call, spinning there up to
+   * `spinUs` microseconds for a first completion (0: one poll). A ping-pong step in one crossing.
+   */
+  postAndPoll(cq: CompletionQueue, batch: CompletionBatch, spinUs?: number): CompletionBatch {
+    batch.count = spinUs === undefined ? this.handle.postAndPoll(cq.handle, batch.words) : this.handle.postAndPoll(cq.handle, batch.words, spinUs);
+    return batch;
+  }
+}
+
+/** qp.createReceiveRing(): receives the CQ reposts by itself. close() stops reposting. */
+export class ReceiveRing extends PreparedWorkRequests {
+  /** Refused: the ring posts its own receives. */
+  override post(): never {
+    throw new TypeError('a receive ring posts its own receives');
   }
 }

@@ -11,7 +11,7 @@ import type { MemoryWindow } from '../mw';
 import { formatGid, isZeroGid, parseGid } from '../../core/gid';
 import type { NativeQp } from '../../native';
 import type { ProtectionDomain } from '../pd';
-import { PreparedWorkRequests } from './prepared';
+import { PreparedWorkRequests, ReceiveRing } from './prepared';
 import type { SharedReceiveQueue } from '../srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
 import { NativeObject } from '../../native/wrapper';
@@ -226,6 +226,16 @@ export class QueuePair extends NativeObject<NativeQp> {
 
   prepareRecv(workRequests: RecvWorkRequest[]): PreparedWorkRequests {
     return new PreparedWorkRequests(this.handle.prepareRecv(workRequests.map(toNativeRecvWr)), this);
+  }
+
+  /**
+   * Posts the receives and keeps them posted: a receive whose completion a poll of the receive CQ
+   * returned is posted again at that CQ's next poll (so it stays yours until you poll again), in the
+   * order first posted. While the ring is open it owns the receive queue: postRecv() is refused.
+   * Not for QPs with an SRQ.
+   */
+  createReceiveRing(workRequests: RecvWorkRequest[]): ReceiveRing {
+    return new ReceiveRing(this.handle.createReceiveRing(workRequests.map(toNativeRecvWr)), this);
   }
 }
 
