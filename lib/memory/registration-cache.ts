@@ -4,7 +4,7 @@
  */
 import { toByteRange, type BufferSource } from '../core/buffers';
 import { Access } from '../verbs/constants';
-import { MemoryRegion } from '../verbs/mr';
+import { CachedMemoryRegion, MemoryRegion } from '../verbs/mr';
 import { native, type NativeMonitorStatus, type NativeRegistrationCache, type NativeRegistrationCacheStats } from '../native';
 import { odpMissing, odpUnsupported, type OdpTransport } from '../verbs/odp';
 import { ProtectionDomain } from '../verbs/pd';
@@ -67,6 +67,8 @@ export class RegistrationCache extends NativeObject<NativeRegistrationCache> {
   readonly pd: ProtectionDomain;
   /** Why the strategy in effect was chosen. */
   readonly reason: string;
+  /** Where register() says which kind of region it returned. */
+  readonly #out = new Float64Array(1);
 
   /** @internal Use pd.createRegistrationCache(). */
   constructor(pd: ProtectionDomain, options: RegistrationCacheOptions = {}) {
@@ -85,12 +87,14 @@ export class RegistrationCache extends NativeObject<NativeRegistrationCache> {
   /**
    * A memory region for `buffer` (or a byte range of it): a cached registration covering it when one is
    * still valid, else a new one (cached when possible). close() the region when the operations using it
-   * have completed; the registration stays cached for the next register().
+   * have completed; the registration stays cached for the next register(). A hit costs one native call
+   * and one small object (a CachedMemoryRegion, a view of the entry's region); its close() one more call.
    */
   register(buffer: BufferSource, access: number = Access.LOCAL_WRITE, range: { offset?: number; length?: number } = {}): MemoryRegion {
     const { arrayBuffer, offset, length } = toByteRange(buffer, range.offset, range.length);
-    const handle = this.handle.register(arrayBuffer, offset, length, access);
-    return new MemoryRegion(handle, this.pd, new Uint8Array(arrayBuffer, offset, length));
+    const handle = this.handle.register(arrayBuffer, offset, length, access, this.#out);
+    const base = this.#out[0]!;
+    return base < 0 ? new MemoryRegion(handle, this.pd, arrayBuffer, offset, length) : new CachedMemoryRegion(handle, this.pd, arrayBuffer, offset, length, base);
   }
 
   stats(): RegistrationCacheStats {

@@ -33,7 +33,8 @@ export interface NativeRegistrationCacheStats {
 }
 
 export interface NativeRegistrationCache extends NativeResource {
-  register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
+  /** out[0]: the range's offset in the returned entry region, or -1 when the region is its own (uncached). */
+  register(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number, out: Float64Array): NativeMr;
   stats(): NativeRegistrationCacheStats;
   flush(): void;
   readonly strategy: NativeRegistrationCacheOptions['strategy'];

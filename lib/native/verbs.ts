@@ -70,6 +70,8 @@ export interface NativeMr extends NativeResource {
   /** Made by a registration cache from one of its entries (not an uncached registration). */
   readonly cached: boolean;
   advise(advice: number, flags: number, offset: number, length: number): void;
+  /** A cache entry's region: one user lets go of it. */
+  release(): void;
 }
 
 export interface NativeCompletionChannel extends NativeResource {

@@ -28,8 +28,10 @@ export abstract class NativeObject<N extends NativeResource> implements Disposab
   /** @internal */
   declare [kNative]: N;
 
-  protected constructor(native: N) {
-    adopt(this, native);
+  /** `record`: whether wrapperOf(native) finds this wrapper (events name QPs, CQs, CM ids: not MRs). */
+  protected constructor(native: N, record = true) {
+    if (record) adopt(this, native);
+    else this[kNative] = native;
   }
 
   /** @internal The native object, for this package's own layers. */

@@ -22,14 +22,23 @@ export interface RemoteRegion {
  */
 export class MemoryRegion extends NativeObject<NativeMr> {
   readonly pd: ProtectionDomain;
-  /** The registered bytes. */
-  readonly bytes: Uint8Array;
+  readonly #arrayBuffer: ArrayBuffer;
+  readonly #byteOffset: number;
+  readonly #byteLength: number;
+  #bytes: Uint8Array | undefined;
 
   /** @internal Use pd.registerMemory(). */
-  constructor(handle: NativeMr, pd: ProtectionDomain, bytes: Uint8Array) {
-    super(handle);
+  constructor(handle: NativeMr, pd: ProtectionDomain, arrayBuffer: ArrayBuffer, byteOffset: number, byteLength: number) {
+    super(handle, false);
     this.pd = pd;
-    this.bytes = bytes;
+    this.#arrayBuffer = arrayBuffer;
+    this.#byteOffset = byteOffset;
+    this.#byteLength = byteLength;
+  }
+
+  /** The registered bytes. */
+  get bytes(): Uint8Array {
+    return (this.#bytes ??= new Uint8Array(this.#arrayBuffer, this.#byteOffset, this.#byteLength));
   }
 
   get lkey(): number {
@@ -62,8 +71,8 @@ export class MemoryRegion extends NativeObject<NativeMr> {
   advise(advice: MrAdvice, options: { offset?: number; length?: number; flush?: boolean } = {}): void {
     const code = adviceCodes[advice];
     if (code === undefined) throw new TypeError(`advice must be one of ${Object.keys(adviceCodes).join(', ')}`);
-    const offset = options.offset ?? 0;
-    this.handle.advise(code, options.flush ? ADVISE_FLUSH : 0, offset, options.length ?? this.length - offset);
+    const { mr, offset, length } = this.nativeRange(options.offset ?? 0, options.length);
+    mr.advise(code, options.flush ? ADVISE_FLUSH : 0, offset!, length ?? mr.length - offset!);
   }
 
   /** The descriptor of this region, or of a part of it, for a peer. */
@@ -73,5 +82,69 @@ export class MemoryRegion extends NativeObject<NativeMr> {
       throw new RangeError('range exceeds the memory region');
     }
     return { addr: this.addr + BigInt(offset), rkey: this.rkey, length };
+  }
+
+  /**
+   * @internal A part of this region as the native side names it: the native region and the offset in it
+   * (the native side checks the range against the native region).
+   */
+  nativeRange(offset?: number, length?: number): { mr: NativeMr; offset?: number; length?: number } {
+    return { mr: this.handle, offset, length };
+  }
+}
+
+/**
+ * A registration-cache hit: a view with its own range of the one native region of a cache entry, so a hit
+ * makes no native object. close() returns the entry to the cache (once: idempotent).
+ */
+export class CachedMemoryRegion extends MemoryRegion {
+  /** Where this view starts in the entry's region. */
+  readonly #base: number;
+  readonly #length: number;
+  #released = false;
+
+  /** @internal Use cache.register(). */
+  constructor(handle: NativeMr, pd: ProtectionDomain, arrayBuffer: ArrayBuffer, byteOffset: number, byteLength: number, base: number) {
+    super(handle, pd, arrayBuffer, byteOffset, byteLength);
+    this.#base = base;
+    this.#length = byteLength;
+  }
+
+  /** @internal */
+  override get handle(): NativeMr {
+    if (this.#released) throw new TypeError('memory region is closed');
+    return super.handle;
+  }
+
+  override get closed(): boolean {
+    return this.#released || super.closed;
+  }
+
+  override close(): void {
+    if (this.#released) return;
+    this.#released = true;
+    super.handle.release();
+  }
+
+  override get addr(): bigint {
+    return this.handle.addr + BigInt(this.#base);
+  }
+
+  override get length(): number {
+    this.handle; // closed is closed, as for every region
+    return this.#length;
+  }
+
+  override get cached(): boolean {
+    return this.handle.cached;
+  }
+
+  override nativeRange(offset = 0, length?: number): { mr: NativeMr; offset: number; length: number } {
+    if (typeof offset !== 'number' || (length !== undefined && typeof length !== 'number')) throw new TypeError('sge offset and length must be numbers');
+    const size = this.#length;
+    if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError('sge.offset is beyond the end of the MR');
+    const count = length ?? size - offset;
+    if (!Number.isInteger(count) || count < 0 || count > size - offset) throw new RangeError('sge range exceeds the MR');
+    return { mr: this.handle, offset: this.#base + offset, length: count };
   }
 }

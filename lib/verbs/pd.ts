@@ -39,7 +39,7 @@ export class ProtectionDomain extends NativeObject<NativePd> {
       if (missing !== undefined) throw odpUnsupported(missing);
     }
     const handle = this.handle.registerMemory(arrayBuffer, offset, length, access);
-    return new MemoryRegion(handle, this, new Uint8Array(arrayBuffer, offset, length));
+    return new MemoryRegion(handle, this, arrayBuffer, offset, length);
   }
 
   /** A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. */

@@ -71,9 +71,7 @@ Napi::Value RegistrationCache::Create(const Napi::CallbackInfo& info) {
 
 int RegistrationCache::Destroy(CloseMode) {
   if (registry_ == nullptr) return 0;
-  // Every handle was closed first (they are dependents), so every entry is unused.
-  uint64_t closed = 0;
-  while (oldest_ != nullptr) Drop(oldest_, &closed);
+  while (!entries_.empty()) Discard(*entries_.begin());
   auto& caches = registry_->caches;
   caches.erase(std::remove(caches.begin(), caches.end(), this), caches.end());
   registry_.reset();
@@ -82,14 +80,29 @@ int RegistrationCache::Destroy(CloseMode) {
   return 0;
 }
 
-// register(arrayBuffer, offset, length, access)
+// storage (a Float64Array of at least one element) for what register() says besides its region.
+static double* RegisterOut(Napi::Env env, Napi::Value value) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < 1 || data == nullptr) {
+    ThrowType(env, "out must be a Float64Array of at least one element");
+  }
+  return static_cast<double*>(data);
+}
+
+// register(arrayBuffer, offset, length, access, out: Float64Array) → a memory region. out[0] is the
+// range's offset in the region when it is a cache entry's (shared by every user of the entry), or -1 for
+// a region of its own (uncached), which close() deregisters.
 Napi::Value RegistrationCache::Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env);
   ByteRange range = ToByteRange(info[0], info[1], info[2]);
   uint32_t access = ToU32(info[3], "access");
+  double* base = RegisterOut(env, info[4]);
+  CheckOpen(env);
   if (strategy_ == Strategy::kOdp) access |= IBV_ACCESS_ON_DEMAND;
-  if (strategy_ == Strategy::kUncached || range.length == 0) return Uncached(env, range, access);
+  if (strategy_ == Strategy::kUncached || range.length == 0) return Uncached(env, range, access, base);
   uintptr_t start = reinterpret_cast<uintptr_t>(range.data), end = start + range.length;
   RegEntry* entry = Find(start, end, access);
   if (entry != nullptr) {
@@ -97,10 +110,11 @@ Napi::Value RegistrationCache::Register(const Napi::CallbackInfo& info) {
   } else {
     misses_++;
     entry = Insert(env, range, access);
-    if (entry == nullptr) return Uncached(env, range, access);
+    if (entry == nullptr) return Uncached(env, range, access, base);
   }
   Acquire(entry);
-  return Mr::Wrap(env, Value(), this, pd_, range, entry->mr, this, entry);
+  *base = static_cast<double>(start - entry->node.start);
+  return entry->region_js.Value();
 }
 
 RegEntry* RegistrationCache::Find(uintptr_t start, uintptr_t end, uint32_t access) {
@@ -132,8 +146,9 @@ bool RegistrationCache::Current(const RegEntry& entry) const {
   return UffdMonitor::CaughtUp(entry.node.start) && WatchTable::Get().Valid(entry.watch);
 }
 
-Napi::Value RegistrationCache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access) {
+Napi::Value RegistrationCache::Uncached(Napi::Env env, const ByteRange& range, uint32_t access, double* base) {
   uncached_++;
+  *base = -1;
   ibv_mr* mr = ibv_reg_mr(pd_->handle(), range.data, range.length, static_cast<int>(access));
   if (mr == nullptr) ThrowVerb(env, "ibv_reg_mr", errno);
   return Mr::Wrap(env, Value(), this, pd_, range, mr);
@@ -147,7 +162,7 @@ void RegistrationCache::Acquire(RegEntry* entry) {
 }
 
 void RegistrationCache::Release(RegEntry* entry) {
-  if (--entry->users > 0) return;
+  if (entry->users == 0 || --entry->users > 0) return;
   in_use_--;
   if (!entry->cached) {
     Free(entry);
@@ -187,11 +202,22 @@ RegEntry* RegistrationCache::Insert(Napi::Env env, const ByteRange& range, uint3
     table.Retire(&entry->watch);
     return nullptr;
   }
+  Napi::Object region;
+  try {
+    region = Mr::WrapEntry(env, pd_, range, mr, this, entry.get());
+  } catch (...) {
+    ibv_dereg_mr(mr);
+    table.Retire(&entry->watch);
+    throw;
+  }
+  entry->region = Mr::Unwrap(region);
+  entry->region_js = Napi::Persistent(region);
   entry->mr = mr;
   entry->access = access;
   entry->node.start = start;
   entry->node.end = end;
   tree_.Insert(&entry->node);
+  entries_.insert(entry.get());
   bytes_ += range.length;
   // When the JS buffer dies its memory may be reused for anything: this entry goes with it.
   range.buffer.AddFinalizer([](Napi::Env, Watch* watch) {
@@ -249,6 +275,12 @@ void RegistrationCache::Drop(RegEntry* entry, uint64_t* counter) {
 }
 
 void RegistrationCache::Free(RegEntry* entry) {
+  entries_.erase(entry);
+  if (Mr* region = entry->region) {
+    entry->region = nullptr;
+    region->Revoke();
+  }
+  entry->region_js.Reset();
   ibv_dereg_mr(entry->mr);
   WatchTable::Get().Retire(&entry->watch);
   delete entry;
@@ -282,11 +314,31 @@ void RegistrationCache::DropInvalid(uintptr_t start, uintptr_t end) {
 
 void RegistrationCache::DropRange(uintptr_t start, uintptr_t end) {
   std::vector<RegEntry*> overlapping;
-  tree_.ForEachOverlap(start, end, [&](IntervalNode* node) {
-    overlapping.push_back(EntryOf(node));
-    return true;
-  });
-  for (RegEntry* entry : overlapping) Drop(entry, &invalidations_);
+  for (RegEntry* entry : entries_) {
+    if (entry->node.start < end && start < entry->node.end) overlapping.push_back(entry);
+  }
+  for (RegEntry* entry : overlapping) Discard(entry);
+}
+
+void RegistrationCache::RegionClosed(RegEntry* entry) {
+  entry->region = nullptr;  // closing already
+  Discard(entry);
+}
+
+void RegistrationCache::Discard(RegEntry* entry) {
+  if (entry->users > 0) {
+    entry->users = 0;
+    in_use_--;
+  } else if (entry->cached) {
+    LruRemove(entry);  // unused and cached: on the LRU list
+  }
+  if (entry->cached) {
+    tree_.Erase(&entry->node);
+    bytes_ -= entry->node.end - entry->node.start;
+    entry->cached = false;
+    invalidations_++;
+  }
+  Free(entry);
 }
 
 void DropCachedRegistrations(MemoryRegistry& registry, uintptr_t start, uintptr_t end) {

@@ -16,6 +16,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <unordered_set>
 
 #include "addon/args.h"
 #include "addon/resource.h"
@@ -30,6 +31,8 @@ class Pd;
 struct RegEntry {
   IntervalNode node;  // first member: a node pointer is an entry pointer
   ibv_mr* mr = nullptr;
+  Mr* region = nullptr;            // the entry's memory region, handed out on every hit
+  Napi::ObjectReference region_js;  // held by the cache for as long as the entry exists
   uint32_t access = 0;
   Watch watch;
   uint32_t users = 0;   // memory-region handles using it
@@ -56,7 +59,9 @@ class RegistrationCache : public Napi::ObjectWrap<RegistrationCache>, public Res
   // A handle starts / stops using the entry.
   void Acquire(RegEntry* entry);
   void Release(RegEntry* entry) override;
-  // The memory [start, end) is about to be unmapped: its entries go now.
+  void RegionClosed(RegEntry* entry) override;
+  // The memory [start, end) is about to be unmapped: its entries go now, in use or not (their regions
+  // are revoked: the memory they name is going).
   void DropRange(uintptr_t start, uintptr_t end);
 
  private:
@@ -66,7 +71,7 @@ class RegistrationCache : public Napi::ObjectWrap<RegistrationCache>, public Res
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value StrategyName(const Napi::CallbackInfo& info);
 
-  Napi::Value Uncached(Napi::Env env, const ByteRange& range, uint32_t access);
+  Napi::Value Uncached(Napi::Env env, const ByteRange& range, uint32_t access, double* base);
   // A new entry for the range, or nullptr when it cannot be cached (limits, unwatchable memory).
   RegEntry* Insert(Napi::Env env, const ByteRange& range, uint32_t access);
   bool WatchRange(uintptr_t start, uintptr_t end, Watch* watch);
@@ -76,6 +81,8 @@ class RegistrationCache : public Napi::ObjectWrap<RegistrationCache>, public Res
   // Takes the entry out of the cache (counting it in `counter`); frees it once unused.
   void Drop(RegEntry* entry, uint64_t* counter);
   void Free(RegEntry* entry);
+  // Takes the entry out of the cache now, whoever uses it.
+  void Discard(RegEntry* entry);
   void LruPush(RegEntry* entry);
   void LruRemove(RegEntry* entry);
   bool OverLimits(size_t extra_bytes) const;
@@ -86,6 +93,7 @@ class RegistrationCache : public Napi::ObjectWrap<RegistrationCache>, public Res
   uint32_t max_entries_ = 0;
   uint64_t max_bytes_ = 0;
   IntervalTree tree_;
+  std::unordered_set<RegEntry*> entries_;  // every entry, cached or still in use after it was dropped
   RegEntry* newest_ = nullptr;
   RegEntry* oldest_ = nullptr;
   uint64_t bytes_ = 0;

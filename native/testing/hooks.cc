@@ -30,15 +30,16 @@ static Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Mr* mr = UnwrapOpen<Mr>(info[0], "mr");
   if (mr->entry() == nullptr) ThrowType(env, "mr must be a cached registration");
-  const RegEntry entry = *mr->entry();
+  const Watch watch_of_entry = mr->entry()->watch;
+  const uintptr_t start = mr->entry()->node.start, end = mr->entry()->node.end;
   WatchTable& table = WatchTable::Get();
-  bool parent_valid = table.Valid(entry.watch);
+  bool parent_valid = table.Valid(watch_of_entry);
   pid_t child = fork();
   if (child < 0) ThrowVerb(env, "fork", errno);
   if (child == 0) {
     // Only async-signal-safe work here: the other threads of the process do not exist in the child.
     Watch watch;
-    int code = (table.Valid(entry.watch) ? 1 : 0) | (table.Publish(entry.node.start, entry.node.end, &watch) ? 2 : 0) |
+    int code = (table.Valid(watch_of_entry) ? 1 : 0) | (table.Publish(start, end, &watch) ? 2 : 0) |
                (UffdMonitor::Acquire() == 0 ? 4 : 0);
     _exit(code);
   }

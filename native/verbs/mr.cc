@@ -11,7 +11,7 @@ Napi::Function Mr::Define(Napi::Env env) {
                      {InstanceAccessor<&Mr::Lkey>("lkey"), InstanceAccessor<&Mr::Rkey>("rkey"),
                       InstanceAccessor<&Mr::Addr>("addr"), InstanceAccessor<&Mr::Length>("length"),
                       InstanceAccessor<&Mr::Cached>("cached"),
-                      InstanceMethod<&Mr::Advise>("advise"),
+                      InstanceMethod<&Mr::Advise>("advise"), InstanceMethod<&Mr::Release>("release"),
                       CloseMethod(),
                       ClosedGetter()});
 }
@@ -27,20 +27,22 @@ Napi::Object Mr::Create(Napi::Env env, Napi::Object pd_js, Pd* pd, const ByteRan
   return Wrap(env, pd_js, pd, pd, range, mr);
 }
 
+Mr* Mr::New(Napi::Env env, Napi::Object* object) {
+  *object = AddonData::Get(env).mr_class.New({ConstructToken(env)});
+  return Unwrap(*object);
+}
+
 Napi::Object Mr::Wrap(Napi::Env env, Napi::Object owner_js, Resource* owner, Pd* pd, const ByteRange& range,
-                      ibv_mr* registration, RegistrationLender* lender, RegEntry* entry) {
+                      ibv_mr* registration) {
   Napi::Object object;
+  Mr* self;
   try {
-    object = AddonData::Get(env).mr_class.New({ConstructToken(env)});
+    self = New(env, &object);
   } catch (...) {
-    if (lender == nullptr) ibv_dereg_mr(registration);
-    else lender->Release(entry);
+    ibv_dereg_mr(registration);
     throw;
   }
-  Mr* self = Unwrap(object);
-  if (lender == nullptr) self->owned_ = registration;
-  self->lender_ = lender;
-  self->entry_ = entry;
+  self->owned_ = registration;
   self->view_ = *registration;
   self->view_.addr = range.data;
   self->view_.length = range.length;
@@ -53,10 +55,23 @@ Napi::Object Mr::Wrap(Napi::Env env, Napi::Object owner_js, Resource* owner, Pd*
   return object;
 }
 
+Napi::Object Mr::WrapEntry(Napi::Env env, Pd* pd, const ByteRange& range, ibv_mr* registration,
+                           RegistrationLender* lender, RegEntry* entry) {
+  Napi::Object object;
+  Mr* self = New(env, &object);
+  self->lender_ = lender;
+  self->entry_ = entry;
+  self->view_ = *registration;
+  self->pd_ = pd;
+  self->buffer_ = Napi::Weak(range.buffer);
+  return object;
+}
+
 int Mr::Destroy(CloseMode) {
   if (entry_ != nullptr) {
-    lender_->Release(entry_);
+    RegEntry* entry = entry_;
     entry_ = nullptr;
+    lender_->RegionClosed(entry);
   } else if (owned_ != nullptr) {
     int err = ibv_dereg_mr(owned_);
     if (err != 0) return err;
@@ -68,7 +83,21 @@ int Mr::Destroy(CloseMode) {
 
 void Mr::CheckAttached(Napi::Env env) {
   CheckOpen(env);
-  if (buffer_.Value().IsDetached()) ThrowType(env, "the registered buffer was detached (transferred); close this MR");
+  Napi::ArrayBuffer buffer = buffer_.Value();
+  // An entry's region holds its buffer weakly: collected means its memory may be anything's now.
+  if (buffer.IsEmpty()) ThrowType(env, "the registered buffer was collected; register the memory again");
+  if (buffer.IsDetached()) ThrowType(env, "the registered buffer was detached (transferred); close this MR");
+}
+
+void Mr::Revoke() {
+  entry_ = nullptr;
+  lender_ = nullptr;
+  Close(CloseMode::kQuiet);
+}
+
+Napi::Value Mr::Release(const Napi::CallbackInfo& info) {
+  if (!closed() && entry_ != nullptr) lender_->Release(entry_);
+  return info.Env().Undefined();
 }
 
 Napi::Value Mr::Lkey(const Napi::CallbackInfo& info) {

@@ -2,8 +2,10 @@
 // the device may read or write cannot be collected while it is registered.
 //
 // An MR either owns its registration (pd.registerMemory(), or an uncached one from a registration cache)
-// or uses a cache entry, whose registration may cover more than this MR's range; handle() is the
-// registration as seen through this MR: its range, the registration's keys.
+// or is the region of a cache entry: one object per cached registration, handed out on every hit (the
+// TypeScript region of a hit is a light view of it with its own range), so a hit allocates nothing here.
+// An entry's region holds its buffer weakly (a cache keeps no memory alive) and has no parents: the cache
+// revokes it when the entry goes. handle() is the registration as seen through this MR.
 #pragma once
 #include <infiniband/verbs.h>
 #include <napi.h>
@@ -16,11 +18,12 @@ namespace rdma {
 class Pd;
 struct RegEntry;
 
-// What lends an MR a registration the MR does not own: a registration cache (memory layer), told when the
-// MR lets go of its entry.
+// What lends an MR a registration the MR does not own: a registration cache (memory layer), told when a
+// user of the entry lets go of it, and when the entry's region is closed by other means (teardown).
 class RegistrationLender {
  public:
   virtual void Release(RegEntry* entry) = 0;
+  virtual void RegionClosed(RegEntry* entry) = 0;
 
  protected:
   ~RegistrationLender() = default;
@@ -40,7 +43,10 @@ class Mr : public Napi::ObjectWrap<Mr>, public Resource, public Lifecycle<Mr> {
   // An MR for `range` under `registration`: owned (lender == nullptr) or `entry` lent by `lender`. Its
   // parent is `owner` (the PD or the cache), and the mapped buffer holding the range if there is one.
   static Napi::Object Wrap(Napi::Env env, Napi::Object owner_js, Resource* owner, Pd* pd, const ByteRange& range,
-                           ibv_mr* registration, RegistrationLender* lender = nullptr, RegEntry* entry = nullptr);
+                           ibv_mr* registration);
+  // The region of a cache entry (see above). The lender still owns `registration`.
+  static Napi::Object WrapEntry(Napi::Env env, Pd* pd, const ByteRange& range, ibv_mr* registration,
+                                RegistrationLender* lender, RegEntry* entry);
 
   explicit Mr(const Napi::CallbackInfo& info);
   ~Mr() override { Close(CloseMode::kQuiet); }
@@ -50,6 +56,8 @@ class Mr : public Napi::ObjectWrap<Mr>, public Resource, public Lifecycle<Mr> {
   RegEntry* entry() const { return entry_; }
   // Throws if the buffer was detached (transferred) since registration: posting would touch freed memory.
   void CheckAttached(Napi::Env env);
+  // The lender took the entry back: closes this region without telling it.
+  void Revoke();
 
  private:
   int Destroy(CloseMode mode) override;
@@ -59,6 +67,9 @@ class Mr : public Napi::ObjectWrap<Mr>, public Resource, public Lifecycle<Mr> {
   Napi::Value Length(const Napi::CallbackInfo& info);
   Napi::Value Cached(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);
+  // release(): a user of an entry's region lets go of it (a cached region's close()).
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  static Mr* New(Napi::Env env, Napi::Object* object);
 
   ibv_mr* owned_ = nullptr;
   RegistrationLender* lender_ = nullptr;

@@ -208,7 +208,7 @@ export class QueuePair extends NativeObject<NativeQp> {
 
   /** Binds a type-1 window to part of `bind.mr` (a completion follows unless signaled: false); returns its new rkey. */
   bindMw(mw: MemoryWindow, bind: { mr: MemoryRegion; offset?: number; length?: number; access?: number; wrId?: bigint | number; signaled?: boolean }): number {
-    return this.handle.bindMw(mw.handle, { ...bind, mr: bind.mr.handle });
+    return this.handle.bindMw(mw.handle, { ...bind, ...bind.mr.nativeRange(bind.offset, bind.length) });
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {

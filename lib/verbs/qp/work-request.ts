@@ -48,7 +48,7 @@ export interface RecvWorkRequest {
 }
 
 function toNativeSge(sge: Sge): NativeSge {
-  if ('mr' in sge) return { mr: sge.mr.handle, offset: sge.offset, length: sge.length, lkey: sge.lkey } as NativeSge;
+  if ('mr' in sge) return { ...sge.mr.nativeRange(sge.offset, sge.length), lkey: sge.lkey } as NativeSge;
   if ('buffer' in sge) {
     const { arrayBuffer, offset, length } = toByteRange(sge.buffer);
     return { buffer: arrayBuffer, offset, length };
@@ -83,7 +83,7 @@ export function toNativeSendWr(wr: SendWorkRequest): NativeSendWr {
     ah: wr.ud?.ah.handle,
     remoteQpn: wr.ud?.remoteQpn,
     remoteQkey: wr.ud?.remoteQkey,
-    bind: wr.bind && { ...wr.bind, mw: wr.bind.mw.handle, mr: wr.bind.mr.handle },
+    bind: wr.bind && { ...wr.bind, mw: wr.bind.mw.handle, ...wr.bind.mr.nativeRange(wr.bind.offset, wr.bind.length) },
   };
 }
 
