@@ -10,10 +10,11 @@ export { CompletionChannel, CompletionQueue, type WaitOptions } from './verbs/cq
 export { listDevices, openDevice, type DeviceInfo } from './verbs/device';
 export { RdmaError } from './core/errors';
 export { formatGid, formatGuid, gidIpv4, parseGid } from './core/gid';
-export { MemoryRegion, type MrAdvice, type RemoteRegion } from './verbs/mr';
+export { CachedMemoryRegion, MemoryRegion, type MrAdvice, type RemoteRegion } from './verbs/mr';
 export { odpMissing, type OdpTransport } from './verbs/odp';
 export { ProtectionDomain } from './verbs/pd';
 export { PreparedWorkRequests, ReceiveRing } from './verbs/qp/prepared';
+export { CrossingCounter } from './native/crossings';
 export * from './verbs/qp/qp';
 export {
   RegistrationCache,

@@ -2,14 +2,14 @@
  * The calls that make a TypeScript loop cheap: polls that spin natively, a post fused with the poll of
  * its completion, receive rings reposted by the CQ, and waits that spin before sleeping. Each is checked
  * for what arrives: no completion lost or seen twice when spinning and sleeping alternate, and aborts
- * that leave the CQ usable.
+ * that leave the CQ usable. And registration-cache hits, which make no native object.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { CompletionBatch, RdmaError, WcStatus, WrOpcode } from '../../lib';
-import { TIMEOUT, pair, random, remoteAccess } from '../support/fixture';
+import { CachedMemoryRegion, CompletionBatch, CrossingCounter, RdmaError, WcStatus, WrOpcode, allocate } from '../../lib';
+import { TIMEOUT, open, pair, random, remoteAccess } from '../support/fixture';
 
 test('poll with spinUs returns a completion that comes during the spin, and 0 after it on an idle CQ', async () => {
   using t = pair();
@@ -161,4 +161,69 @@ test('closing a QP closes its ring; a closed CQ refuses spinning polls', () => {
   assert.equal(ring.closed, true);
   cqs[1].close();
   assert.throws(() => cqs[1].poll(new CompletionBatch(1), { spinUs: 10 }), /closed/);
+});
+
+test('a registration-cache hit is a view of its entry: one native call each way, its own range, closed once', async () => {
+  using t = pair();
+  const { pd, cqs, qps } = t.pair;
+  using cache = pd.createRegistrationCache({ strategy: 'monitor' });
+  using memory = allocate(16384);
+  const whole = cache.register(memory.bytes, remoteAccess);
+  assert.ok(!(whole instanceof CachedMemoryRegion) || whole.cached);
+  // Hits on parts of the registered range: each a view with its own address, length and bytes.
+  const part = cache.register(memory.bytes.subarray(4096, 8192), remoteAccess);
+  assert.ok(part instanceof CachedMemoryRegion);
+  assert.equal(part.addr, whole.addr + 4096n);
+  assert.equal(part.length, 4096);
+  assert.equal(part.bytes.byteOffset, memory.bytes.byteOffset + 4096);
+  assert.equal(cache.stats().inUse, 1);
+  // A write from the part's offset 0 sends the part's bytes; a write into the part lands in the part.
+  const source = pd.registerMemory(random(64), remoteAccess);
+  memory.bytes.fill(0);
+  qps[0].postSend({ opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: source }], remote: part.remote(100, 64) });
+  assert.equal((await cqs[0].take(1, TIMEOUT))[0]!.statusName, 'SUCCESS');
+  assert.deepEqual(new Uint8Array(memory.bytes.subarray(4196, 4260)), source.bytes);
+  source.bytes.fill(0);
+  qps[0].postSend({ opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: part, offset: 100, length: 64 }], remote: source.remote() });
+  assert.equal((await cqs[0].take(1, TIMEOUT))[0]!.statusName, 'SUCCESS');
+  assert.deepEqual(source.bytes, new Uint8Array(memory.bytes.subarray(4196, 4260)));
+  assert.throws(() => qps[0].postSend({ opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: part, offset: 4000, length: 200 }], remote: source.remote() }), /exceeds the MR/);
+  assert.throws(() => qps[0].postSend({ opcode: WrOpcode.SEND, sgList: [{ mr: part, offset: -1 }] }), RangeError);
+
+  // register() + close() of a hit: one native call each.
+  using counter = new CrossingCounter().watch(cache.handle, part.handle);
+  const hit = cache.register(memory.bytes.subarray(0, 4096), remoteAccess);
+  hit.close();
+  hit.close();
+  assert.equal(counter.count, 2);
+  counter.close();
+  assert.equal(hit.closed, true);
+  assert.throws(() => hit.lkey, /memory region is closed/);
+  assert.throws(() => qps[0].postSend({ opcode: WrOpcode.SEND, sgList: [{ mr: hit }] }), /memory region is closed/);
+  assert.equal(cache.stats().inUse, 1, 'a second close() returned nothing twice');
+  part.close();
+  assert.equal(cache.stats().inUse, 1);
+  whole.close();
+  assert.equal(cache.stats().inUse, 0);
+  assert.equal(cache.stats().entries, 1, 'still cached');
+});
+
+test('unmapping memory revokes the cache hits over it, in use or not; closing the cache revokes the rest', () => {
+  using context = open();
+  const pd = context.allocPd();
+  const cache = pd.createRegistrationCache({ strategy: 'monitor' });
+  const memory = allocate(8192);
+  const first = cache.register(memory.bytes);
+  const second = cache.register(memory.bytes.subarray(0, 4096));
+  memory.close();
+  assert.equal(first.closed, true);
+  assert.equal(second.closed, true);
+  assert.equal(cache.stats().inUse, 0);
+  assert.equal(cache.stats().entries, 0);
+  first.close();
+  using other = allocate(4096);
+  const third = cache.register(other.bytes);
+  cache.close();
+  assert.equal(third.closed, true);
+  third.close();
 });
