@@ -18,6 +18,7 @@ import { parseBenchArgs, resolveOptions } from './options';
 import { Progress } from './progress';
 import { runBench, type BenchReport } from './run';
 import { scalePoint, sweepCounts, type ScalePoint } from './scale';
+import { endpointCosts, loopSplit } from './endpoint-costs';
 
 const PERFTEST_PORT = 18515;
 const BENCH_PORT = 18516;
@@ -83,7 +84,17 @@ class Agents {
   #pair: [Agent, Agent] = [startAgent(), startAgent()];
 
   async run(metric: Metric, common: string[], host: string, tool: 'c' | 'ts'): Promise<number> {
-    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', tool];
+    return pick(await this.report(metric, common, host, tool), metric);
+  }
+
+  /** The TypeScript driver's calls into the addon and GC time per operation, from a counting run. */
+  async perOp(metric: Metric, common: string[], host: string): Promise<{ calls: number; gcUsec: number }> {
+    const result = (await this.report(metric, common, host, 'ts', ['--count-calls'])).results[0];
+    return { calls: result?.callsPerOp ?? NaN, gcUsec: result?.gcUsecPerOp ?? NaN };
+  }
+
+  async report(metric: Metric, common: string[], host: string, tool: 'c' | 'ts', extra: string[] = []): Promise<BenchReport> {
+    const argv = [metric.test, ...common, ...metric.args, '-p', String(BENCH_PORT), '--driver', tool, ...extra];
     const [serverAgent, clientAgent] = this.#pair;
     const [server, client] = await Promise.all([ask(serverAgent, argv), ask(clientAgent, [argv[0]!, host, ...argv.slice(1)])]);
     if (client.error || server.error || !client.report) {
@@ -91,7 +102,7 @@ class Agents {
       this.#pair = [startAgent(), startAgent()];
       throw new Error(`rdma-node bench (${tool}): ${client.error ?? server.error}`);
     }
-    return pick(client.report, metric);
+    return client.report;
   }
 
   close(): void {
@@ -206,9 +217,21 @@ async function main(argv: string[]): Promise<number> {
         console.log(`round ${round} ${m.id}: ${tools.map((t) => `${t} ${sample[t].toPrecision(4)}`).join(', ')} [${m.unit}]`);
       }
     }
+    for (const result of results) {
+      try {
+        result.perOp = await agents.perOp(result.metric, common, host);
+        console.log(`${result.metric.id}: ${result.perOp.calls.toFixed(2)} native calls, ${result.perOp.gcUsec.toFixed(2)} usec of GC per operation (TypeScript driver)`);
+      } catch (error) {
+        result.failures.push(`counting run: ${(error as Error).message}`);
+      }
+    }
   } finally {
     agents.close();
   }
+  const endpoints = await endpointCosts(host);
+  for (const row of endpoints) console.log(`${row.label}: ${row.endpointUsec.toFixed(1)} usec against ${row.rawUsec.toFixed(1)} usec`);
+  const split = loopSplit(device);
+  console.log(`RDMA read on one QP: C core ${split.cCoreUsec.toFixed(1)} usec, TypeScript ${split.typeScriptUsec.toFixed(1)} usec (${split.outsideUsec.toFixed(1)} outside the native call)`);
 
   const scale: ScalePoint[] = [];
   {
@@ -234,7 +257,7 @@ async function main(argv: string[]): Promise<number> {
     durationS: (Date.now() - started) / 1000,
     callCosts: costs,
   };
-  writeFileSync(out, renderBenchmarks(env, results, scale, shortfallNotes(results, env)));
+  writeFileSync(out, renderBenchmarks(env, results, scale, shortfallNotes(results, env, split), endpoints));
   console.log(`wrote ${out} (${env.durationS.toFixed(0)} s)`);
   return 0;
 }

@@ -9,6 +9,8 @@ import { CompletionBatch } from '../verbs/completion';
 import { WcStatus, WrOpcode, enumName } from '../verbs/constants';
 import type { CompletionQueue } from '../verbs/cq';
 import { rdmaError } from '../core/errors';
+import { CrossingCounter } from '../native/crossings';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { PreparedWorkRequests } from '../verbs/qp/prepared';
 import type { SendWorkRequest } from '../verbs/qp/work-request';
 import { Loop, type LoopDriver, type LoopPlan } from './loops';
@@ -22,6 +24,7 @@ const PROGRESS_MS = 200;
 /** How long one busy poll spins natively before the loop checks its clock (and -e waits before sleeping). */
 const SPIN_US = 1000;
 const SPIN = { spinUs: SPIN_US } as const;
+const NO_SPIN = { spinUs: 0 } as const;
 const EVENT_SPIN_US = 0;
 /** -e: how often the clock and the stall check run while the loop sleeps on a channel. */
 const TICK_MS = 50;
@@ -30,7 +33,7 @@ const ENDED = Symbol('ended');
 class Runner {
   readonly #plan: LoopPlan;
   readonly #progress: (done: number) => void;
-  readonly #t0 = process.hrtime.bigint();
+  readonly #t0 = performance.now();
   readonly run: RawRun;
   readonly #batch: CompletionBatch;
   #spins = 0;
@@ -42,6 +45,8 @@ class Runner {
   readonly #abort = new AbortController();
   readonly #waitOptions: { signal: AbortSignal; spinUs: number };
   #ticker: NodeJS.Timeout | undefined;
+  /** --count-calls: counts the calls into the addon. */
+  readonly counter: CrossingCounter | undefined;
 
   constructor(plan: LoopPlan, progress: (done: number) => void) {
     this.#plan = plan;
@@ -57,6 +62,7 @@ class Runner {
       first: 0, last: 0, sampleStart: 0, sampleEnd: 0, sampleIters: 0, scnt: 0, ccnt: 0, rcnt: 0,
     };
     this.#waitOptions = { signal: this.#abort.signal, spinUs: EVENT_SPIN_US };
+    this.counter = plan.countCalls ? new CrossingCounter() : undefined;
     if (plan.events) {
       // Sleeping loops keep time here: the tick ends a timed run or reports a stall by aborting the wait.
       this.#ticker = setInterval(() => {
@@ -72,11 +78,18 @@ class Runner {
 
   stop(): void {
     clearInterval(this.#ticker);
+    if (this.counter) this.run.nativeCalls = this.counter.count;
+    this.counter?.close();
   }
 
-  /** Nanoseconds since the loop started (the driver's ticks). */
+  /** Counts the calls into these objects too (--count-calls). */
+  watch(...objects: Array<{ handle: object } | undefined>): void {
+    for (const object of objects) if (object) this.counter?.watch(object.handle);
+  }
+
+  /** Nanoseconds since the loop started (the driver's ticks): performance.now() costs a third of hrtime.bigint(). */
   stamp(): number {
-    return Number(process.hrtime.bigint() - this.#t0);
+    return (performance.now() - this.#t0) * 1e6;
   }
 
   get duration(): boolean {
@@ -207,42 +220,80 @@ function sendRequest(res: Resources, plan: LoopPlan, signaled: boolean): SendWor
 }
 
 /** The send request prepared twice, unsignaled and signaled, so each post is an argument-less call. */
-function prepareSends(res: Resources, plan: LoopPlan): { quiet: PreparedWorkRequests; signaled: PreparedWorkRequests } {
-  return { quiet: res.qp.prepareSend([sendRequest(res, plan, false)]), signaled: res.qp.prepareSend([sendRequest(res, plan, true)]) };
+function prepareSends(r: Runner, res: Resources, plan: LoopPlan): { quiet: PreparedWorkRequests; signaled: PreparedWorkRequests } {
+  const sends = { quiet: res.qp.prepareSend([sendRequest(res, plan, false)]), signaled: res.qp.prepareSend([sendRequest(res, plan, true)]) };
+  r.watch(sends.quiet, sends.signaled);
+  return sends;
+}
+
+/**
+ * One iteration of a loop: true to go on, false to stop, or (only when it must sleep, -e) a promise of
+ * either. The loops are written as steps because V8 cannot optimize a loop running inside an async
+ * function (no on-stack replacement of resumable functions): such a loop stays interpreted, which under
+ * TCG costs about 30 µs per iteration, more than the binding. Steps run in a plain function instead.
+ */
+type Step = () => boolean | Promise<boolean>;
+
+/** Runs steps while they finish synchronously; returns false or the promise of the step that sleeps. */
+function spinSteps(step: Step): false | Promise<boolean> {
+  for (;;) {
+    const more = step();
+    if (more !== true) return more;
+  }
+}
+
+async function drive(step: Step): Promise<void> {
+  for (;;) {
+    const more = spinSteps(step);
+    if (more === false || !(await more)) return;
+  }
+}
+
+/** `next(n)` now when `polled` is a count, or once the wait resolves. */
+function after(polled: number | Promise<number>, next: (n: number) => boolean): boolean | Promise<boolean> {
+  return typeof polled === 'number' ? next(polled) : polled.then(next);
 }
 
 async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
-  const { quiet, signaled } = prepareSends(res, plan);
+  const { quiet, signaled } = prepareSends(r, res, plan);
   const run = r.run;
   const posted = run.posted;
+  const received = (n: number): boolean => {
+    if (n === 0) return false;
+    r.check(r.batch, 0, 'receive');
+    if (!plan.initiator && run.rcnt === 0) r.startClock();
+    run.rcnt++;
+    if (r.sampling) run.sampleIters++;
+    // The ring (res.ring) reposts the receive at the next poll of the receive CQ.
+    return true;
+  };
+  const sent = (n: number): boolean => {
+    if (n === 0) return false;
+    r.check(r.batch, 0, 'send');
+    run.ccnt++;
+    return true;
+  };
+  const send = (): boolean | Promise<boolean> => {
+    if (!(run.scnt < plan.iters || (r.duration && !r.ended))) return true;
+    if (posted) posted[run.scnt] = r.stamp();
+    run.scnt++;
+    if (run.scnt % plan.cqMod === 0 || (!r.duration && run.scnt === plan.iters)) return after(r.postPoll(signaled, res.sendCq), sent);
+    quiet.post();
+    return true;
+  };
   if (plan.initiator) r.startClock();
   run.first = r.stamp();
   try {
-    while (run.scnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended)) {
+    await drive(() => {
+      if (!(run.scnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended))) return false;
       r.spin();
       if ((run.rcnt < plan.iters || r.duration) && !(plan.initiator && run.scnt === 0)) {
-        const polled = r.pollWait(res.recvCq);
-        if ((typeof polled === 'number' ? polled : await polled) === 0) break;
-        r.check(r.batch, 0, 'receive');
-        if (!plan.initiator && run.rcnt === 0) r.startClock();
-        run.rcnt++;
-        if (r.sampling) run.sampleIters++;
-        // The ring (res.ring) reposts the receive at the next poll of the receive CQ.
+        const got = after(r.pollWait(res.recvCq), received);
+        if (got === false) return false;
+        if (got !== true) return got.then((more) => more && send());
       }
-      if (run.scnt < plan.iters || (r.duration && !r.ended)) {
-        if (posted) posted[run.scnt] = r.stamp();
-        run.scnt++;
-        const signal = run.scnt % plan.cqMod === 0 || (!r.duration && run.scnt === plan.iters);
-        if (signal) {
-          const polled = r.postPoll(signaled, res.sendCq);
-          if ((typeof polled === 'number' ? polled : await polled) === 0) break;
-          r.check(r.batch, 0, 'send');
-          run.ccnt++;
-        } else {
-          quiet.post();
-        }
-      }
-    }
+      return send();
+    });
   } finally {
     quiet.close();
     signaled.close();
@@ -251,15 +302,23 @@ async function latSend(r: Runner, res: Resources, plan: LoopPlan): Promise<void>
 
 async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
   const write = res.qp.prepareSend([sendRequest(res, plan, true)]);
+  r.watch(write);
   const bytes = res.mr.bytes;
   const postAt = plan.postByte!;
   const pollAt = plan.pollByte!;
   const run = r.run;
   const posted = run.posted;
+  const completed = (n: number): boolean => {
+    if (n === 0) return false;
+    r.check(r.batch, 0, 'RDMA write');
+    run.ccnt++;
+    return true;
+  };
   r.startClock();
   run.first = r.stamp();
   try {
-    while (run.scnt < plan.iters || run.ccnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended)) {
+    await drive(() => {
+      if (!(run.scnt < plan.iters || run.ccnt < plan.iters || run.rcnt < plan.iters || (r.duration && !r.ended))) return false;
       r.spin();
       if ((run.rcnt < plan.iters || r.duration) && !(run.scnt === 0 && plan.initiator)) {
         const expected = ++run.rcnt & 0xff;
@@ -268,16 +327,12 @@ async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void
         r.activity();
         if (r.sampling) run.sampleIters++;
       }
-      if (run.scnt < plan.iters || r.duration) {
-        if (r.ended) break;
-        if (posted) posted[run.scnt] = r.stamp();
-        Atomics.store(bytes, postAt, ++run.scnt & 0xff);
-        const polled = r.postPoll(write, res.sendCq);
-        if ((typeof polled === 'number' ? polled : await polled) === 0) break;
-        r.check(r.batch, 0, 'RDMA write');
-        run.ccnt++;
-      }
-    }
+      if (!(run.scnt < plan.iters || r.duration)) return true;
+      if (r.ended) return false;
+      if (posted) posted[run.scnt] = r.stamp();
+      Atomics.store(bytes, postAt, ++run.scnt & 0xff);
+      return after(r.postPoll(write, res.sendCq), completed);
+    });
   } finally {
     write.close();
   }
@@ -285,22 +340,27 @@ async function latWrite(r: Runner, res: Resources, plan: LoopPlan): Promise<void
 
 async function latRoundTrip(r: Runner, res: Resources, plan: LoopPlan): Promise<void> {
   const request = res.qp.prepareSend([sendRequest(res, plan, true)]);
+  r.watch(request);
   const run = r.run;
   const posted = run.posted;
   const what = plan.send!.opcode === WrOpcode.RDMA_READ ? 'RDMA read' : 'atomic';
+  const completed = (n: number): boolean => {
+    if (n === 0) return false;
+    r.check(r.batch, 0, what);
+    run.ccnt++;
+    if (r.sampling) run.sampleIters++;
+    return true;
+  };
   r.startClock();
   run.first = r.stamp();
   try {
-    while (run.scnt < plan.iters || (r.duration && !r.ended)) {
+    await drive(() => {
+      if (!(run.scnt < plan.iters || (r.duration && !r.ended))) return false;
       r.spin();
       if (posted) posted[run.scnt] = r.stamp();
       run.scnt++;
-      const polled = r.postPoll(request, res.sendCq);
-      if ((typeof polled === 'number' ? polled : await polled) === 0) break;
-      r.check(r.batch, 0, what);
-      run.ccnt++;
-      if (r.sampling) run.sampleIters++;
-    }
+      return after(r.postPoll(request, res.sendCq), completed);
+    });
   } finally {
     request.close();
   }
@@ -311,15 +371,29 @@ async function bwPost(r: Runner, res: Resources, plan: LoopPlan): Promise<void> 
   // A list of `list` requests, the last signaled (post lists: cq_mod equals the list length)...
   const batchList = list > 1 ? res.qp.prepareSend(Array.from({ length: list }, (_, i) => sendRequest(res, plan, i === list - 1))) : undefined;
   // ...or single requests, every cq_mod-th signaled.
-  const single = list === 1 ? prepareSends(res, plan) : undefined;
+  const single = list === 1 ? prepareSends(r, res, plan) : undefined;
+  r.watch(batchList);
   const run = r.run;
   const { posted, completed } = run;
   const iters = plan.iters;
   const batch = r.batch;
+  const reap = (n: number): boolean => {
+    for (let i = 0; i < n; i++) {
+      r.check(batch, i, 'work request');
+      let fill = plan.cqMod;
+      if (!r.duration && run.ccnt + fill > iters) fill = iters - run.ccnt;
+      run.ccnt += fill;
+      if (completed) completed[run.ccnt - 1] = r.stamp();
+      if (r.sampling) run.sampleIters += fill;
+    }
+    if (n > 0) r.activity();
+    return true;
+  };
   r.startClock();
   run.first = r.stamp();
   try {
-    while (run.scnt < iters || run.ccnt < iters || (r.duration && !r.ended)) {
+    await drive(() => {
+      if (!(run.scnt < iters || run.ccnt < iters || (r.duration && !r.ended))) return false;
       r.spin();
       while ((run.scnt < iters || r.duration) && run.scnt + list <= plan.txDepth + run.ccnt) {
         if (r.duration && r.ended) break;
@@ -329,20 +403,12 @@ async function bwPost(r: Runner, res: Resources, plan: LoopPlan): Promise<void> 
         else single!.quiet.post();
         run.scnt += list;
       }
-      if (run.ccnt < run.scnt) {
-        let n = res.sendCq.poll(batch).count;
-        if (n === 0 && plan.events) n = await r.waitPoll(res.sendCq);
-        for (let i = 0; i < n; i++) {
-          r.check(batch, i, 'work request');
-          let fill = plan.cqMod;
-          if (!r.duration && run.ccnt + fill > iters) fill = iters - run.ccnt;
-          run.ccnt += fill;
-          if (completed) completed[run.ccnt - 1] = r.stamp();
-          if (r.sampling) run.sampleIters += fill;
-        }
-        if (n > 0) r.activity();
-      }
-    }
+      if (run.ccnt >= run.scnt) return true;
+      // With the send queue full there is nothing to do but wait: spin natively (or sleep, with -e).
+      const full = run.scnt + list > plan.txDepth + run.ccnt;
+      const n = res.sendCq.poll(batch, full && !plan.events ? SPIN : NO_SPIN).count;
+      return n === 0 && full && plan.events ? after(r.waitPoll(res.sendCq), reap) : reap(n);
+    });
     if (r.duration) await drain(r, res, plan, run.scnt - run.ccnt);
   } finally {
     batchList?.close();
@@ -374,10 +440,7 @@ async function bwRecv(r: Runner, res: Resources, plan: LoopPlan): Promise<void> 
   const run = r.run;
   const batch = r.batch;
   let lastRx = 0;
-  while (run.rcnt < plan.iters || (r.duration && !r.ended)) {
-    r.spin();
-    // The ring (res.ring) reposts the receives polled here at the next poll.
-    const n = plan.events ? await r.waitPoll(res.recvCq) : res.recvCq.poll(batch, SPIN).count;
+  const received = (n: number): boolean => {
     if (n > 0) {
       if (run.rcnt === 0) {
         run.first = r.stamp();
@@ -390,10 +453,16 @@ async function bwRecv(r: Runner, res: Resources, plan: LoopPlan): Promise<void> 
       }
       r.activity();
       if (plan.idleMs) lastRx = r.stamp();
-      continue;
+      return true;
     }
-    if (plan.idleMs && run.rcnt > 0 && r.stamp() - lastRx > plan.idleMs * 1e6) break;
-  }
+    return !(plan.idleMs && run.rcnt > 0 && r.stamp() - lastRx > plan.idleMs * 1e6);
+  };
+  await drive(() => {
+    if (!(run.rcnt < plan.iters || (r.duration && !r.ended))) return false;
+    r.spin();
+    // The ring (res.ring) reposts the receives polled here at the next poll.
+    return plan.events ? after(r.waitPoll(res.recvCq), received) : received(res.recvCq.poll(batch, SPIN).count);
+  });
 }
 
 const loops = {
@@ -404,17 +473,34 @@ const loops = {
   [Loop.BwRecv]: bwRecv,
 };
 
+/** Milliseconds of garbage collection from now until the returned function is awaited. */
+function gcTime(): () => Promise<number> {
+  let ms = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) ms += entry.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, 20)); // entries arrive on the event loop
+    observer.disconnect();
+    return ms;
+  };
+}
+
 export const runInTs: LoopDriver = async (res, plan, progress) => {
   if (plan.events) {
     res.sendCq.requestNotify();
     res.recvCq.requestNotify();
   }
   const runner = new Runner(plan, progress);
+  runner.watch(res.qp, res.sendCq, res.recvCq, res.mr, res.ring);
+  const gc = plan.countCalls ? gcTime() : undefined;
   try {
     await loops[plan.loop](runner, res, plan);
   } finally {
     runner.stop();
   }
+  if (gc) runner.run.gcMs = await gc();
   runner.run.last = runner.stamp();
   return runner.run;
 };

@@ -29,6 +29,8 @@ export interface LoopPlan {
   cqMod: number;
   postList: number;
   events: boolean;
+  /** Count the calls into the addon (TypeScript driver). */
+  countCalls: boolean;
   /** A timestamp per post and completion, for the peak bandwidth. */
   record: boolean;
   stallMs: number;
@@ -94,6 +96,7 @@ export function planLoop(options: BenchOptions, server: boolean, res: Resources,
     cqMod: options.cqMod,
     postList: options.postList,
     events: options.events,
+    countCalls: options.countCalls,
     record: info.kind === 'bw' && !options.noPeak && options.iters > 0,
     stallMs: STALL_MS,
     idleMs: loop === Loop.BwRecv && options.connection !== 'RC' ? UNRELIABLE_IDLE_MS : 0,

@@ -39,6 +39,8 @@ export interface BenchOptions {
   mtu?: number;
   /** Where the loops run: the C core (like perftest) or TypeScript through the binding. */
   driver: Driver;
+  /** TypeScript driver: count the calls into the addon and report them per operation (slows the run). */
+  countCalls: boolean;
   json: boolean;
   plot?: string;
   help: boolean;
@@ -80,6 +82,7 @@ const flags: Flag[] = [
   // Accepted so perftest command lines work unchanged; the cycle counter here is calibrated per run.
   { short: 'F', long: 'CPU-freq', type: 'bool' },
   { long: 'driver', key: 'driver', type: 'choice', choices: ['c', 'ts'] },
+  { long: 'count-calls', key: 'countCalls', type: 'bool' },
   { long: 'json', key: 'json', type: 'bool' },
   { long: 'plot', key: 'plot', type: 'string' },
   { short: 'h', long: 'help', key: 'help', type: 'bool' },
@@ -113,6 +116,8 @@ tests: ${testNames.join(' ')}
   -m, --mtu=<bytes>          path MTU (default: the port's active MTU)
       --driver=<c|ts>        run the loops in the C core (default) or drive each post and poll from
                              TypeScript through the binding
+      --count-calls          with --driver=ts: count the native calls per operation (a diagnostic:
+                             counting slows the run, so its times are not comparable)
       --json                 print the results as JSON
       --plot=<file.svg>      with -a: plot latency or bandwidth against size
 `;
@@ -194,6 +199,7 @@ export function resolveOptions(parsed: ParsedArgs, server = parsed.host === unde
     atomicType: g.atomicType ?? 'FETCH_AND_ADD',
     mtu: g.mtu,
     driver: g.driver ?? 'c',
+    countCalls: g.countCalls ?? false,
     json: g.json ?? false,
     plot: g.plot,
     help: g.help ?? false,
@@ -205,6 +211,7 @@ export function resolveOptions(parsed: ParsedArgs, server = parsed.host === unde
   if (o.odp && info.verb === 'atomic') throw new Error('ODP does not support ATOMICS for now (as perftest)');
   if (o.rdmaCm && o.connection !== 'RC') throw new Error(`rdma_cm connections here are RC only, not ${o.connection}`);
   if (o.plot !== undefined && !o.plot.endsWith('.svg')) throw new Error('--plot writes an .svg file');
+  if (o.countCalls && o.driver !== 'ts') throw new Error('--count-calls counts the TypeScript driver\'s calls: add --driver=ts');
 
   if (o.duration > 0) {
     o.iters = 0;

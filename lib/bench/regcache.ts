@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { hostHasDevice, insideVm, rerunInVm } from '../harness/device-host';
-import { Access, allocate, monitorStatus, openDevice } from '..';
+import { Access, CrossingCounter, allocate, monitorStatus, openDevice, type RegistrationCache } from '..';
 import { native } from '../native';
 import { byteLabel, timeLabel } from './units';
 
@@ -21,6 +21,28 @@ const munmapSizes = [4 * KiB, 64 * KiB, MiB, 16 * MiB];
 const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const budgetNs = 300e6; // per measurement
 
+
+/**
+ * The JS hit as it cost before hits became views of their entry's region (a native region object per
+ * hit), from the run of 2026-12-03 in the same VM setup: a different run, so compare loosely.
+ */
+const BEFORE_DATE = '2026-12-03';
+const BEFORE_NS: Record<number, number> = {
+  [4 * KiB]: 93_900, [16 * KiB]: 59_400, [64 * KiB]: 37_100, [256 * KiB]: 50_900,
+  [MiB]: 44_200, [4 * MiB]: 32_200, [16 * MiB]: 31_800, [64 * MiB]: 71_300,
+};
+
+/** Native calls made by one register() + close() of a hit. */
+function countHitCalls(cache: RegistrationCache): number {
+  using memory = allocate(4 * KiB);
+  cache.register(memory.bytes).close(); // the entry: the next register() is a hit
+  const first = cache.register(memory.bytes);
+  using counter = new CrossingCounter().watch(cache.handle, first.handle);
+  first.close();
+  counter.reset();
+  cache.register(memory.bytes).close();
+  return counter.count;
+}
 
 /** Runs `measure(n)` (ns per iteration) with n sized from a first single run to fit the budget. */
 function measure(measure: (iterations: number) => number, max: number): { ns: number; iterations: number } {
@@ -47,9 +69,14 @@ function run(): string[] {
       cache.register(warm.bytes, access).close();
     }
   }
+  // What one crossing into the addon costs here, and how many a hit's register() + close() makes.
+  const callCost = measure((n) => jsLoop(n, () => cache.handle.closed), 200_000).ns;
+  const calls = countHitCalls(cache);
   const lines = [
-    `| size | ibv_reg_mr + ibv_dereg_mr | cache hit (C) | of which the catch-up ioctl | ratio | pd.registerMemory().close() (JS) | cache.register().close() (JS) | ratio |`,
-    `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    `One call into the addon (an accessor) costs ${timeLabel(callCost)} here; \`cache.register()\` + \`close()\` of a hit makes ${calls} calls.`,
+    '',
+    `| size | ibv_reg_mr + ibv_dereg_mr | cache hit (C) | of which the catch-up ioctl | ratio | pd.registerMemory().close() (JS) | cache.register().close() (JS) | in calls | ratio | JS hit, before (${BEFORE_DATE}) | now / before |`,
+    `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
   ];
   for (const bytes of sizes) {
     using buffer = allocate(bytes);
@@ -61,8 +88,10 @@ function run(): string[] {
     const catchUp = measure((n) => native.testing.benchCatchUp(ab, 0, bytes, n), 200_000);
     const jsReg = measure((n) => jsLoop(n, () => pd.registerMemory(buffer.bytes, access).close()), 2000);
     const jsHit = measure((n) => jsLoop(n, () => cache.register(buffer.bytes, access).close()), 20_000);
+    const before = BEFORE_NS[bytes]!;
     lines.push(
-      `| ${byteLabel(bytes)} | ${timeLabel(reg.ns)} | ${timeLabel(hit.ns)} | ${timeLabel(catchUp.ns)} | ${(reg.ns / hit.ns).toFixed(0)}× | ${timeLabel(jsReg.ns)} | ${timeLabel(jsHit.ns)} | ${(jsReg.ns / jsHit.ns).toFixed(1)}× |`,
+      `| ${byteLabel(bytes)} | ${timeLabel(reg.ns)} | ${timeLabel(hit.ns)} | ${timeLabel(catchUp.ns)} | ${(reg.ns / hit.ns).toFixed(0)}× | ${timeLabel(jsReg.ns)} | ${timeLabel(jsHit.ns)} | ` +
+        `${(jsHit.ns / callCost).toFixed(1)} | ${(jsReg.ns / jsHit.ns).toFixed(1)}× | ${timeLabel(before)} | ${(jsHit.ns / before).toFixed(2)} |`,
     );
     console.log(lines[lines.length - 1]);
   }
@@ -90,7 +119,8 @@ function writeSection(lines: string[]): void {
     'Hits and registrations are timed in C (native/testing/hooks.cc) over the same memory: a hit is the',
     'interval-tree lookup, its validity check (one UFFDIO_ZEROPAGE ioctl proving that no unmap is still on its',
     "way to the monitor, timed alone in its own column, then the lock-free generation compare), and taking and",
-    'returning the entry; the JS columns are what a caller pays per call, object creation included.',
+    'returning the entry; the JS columns are what a caller pays per call, object creation included ("in calls":',
+    'the JS hit in units of one call into the addon measured in the same run).',
     'Memory was touched before timing, so registration cost is pinning and translation, not first faults.',
     'munmap is timed alone, on populated private anonymous memory, with and without the range registered',
     "with the monitor's userfaultfd (the kernel then waits until the handler thread has read the event).",

@@ -25,10 +25,15 @@ import { testInfo, testTitle } from './tests';
 
 const PROTOCOL = 1;
 
-export type SizeResult =
+export type SizeResult = (
   | ({ kind: 'latency' } & LatencyStats)
   | ({ kind: 'latency-duration' } & LatencyDurationStats)
-  | ({ kind: 'bandwidth' } & BandwidthStats);
+  | ({ kind: 'bandwidth' } & BandwidthStats)
+) & {
+  /** --count-calls: calls into the addon and usec of GC per operation (iteration, message sent or received). */
+  callsPerOp?: number;
+  gcUsecPerOp?: number;
+};
 
 export interface BenchReport {
   tool: 'rdma-node bench';
@@ -162,6 +167,14 @@ async function runSize(options: BenchOptions, server: boolean, res: Resources, r
 }
 
 function summarize(options: BenchOptions, server: boolean, size: number, raw: RawRun): SizeResult {
+  const result = stats(options, server, size, raw);
+  const ops = Math.max(1, raw.scnt, raw.rcnt);
+  if (raw.nativeCalls !== undefined) result.callsPerOp = raw.nativeCalls / ops;
+  if (raw.gcMs !== undefined) result.gcUsecPerOp = (raw.gcMs * 1000) / ops;
+  return result;
+}
+
+function stats(options: BenchOptions, server: boolean, size: number, raw: RawRun): SizeResult {
   const info = testInfo(options.test);
   if (info.kind === 'lat') {
     if (options.duration > 0) return { kind: 'latency-duration', ...latencyDurationStats(raw, size, info.rttFactor) };
@@ -173,6 +186,13 @@ function summarize(options: BenchOptions, server: boolean, size: number, raw: Ra
 }
 
 function resultLine(result: SizeResult): string {
+  if (result.callsPerOp !== undefined) {
+    return `${measurementLine(result)}\n native calls per operation: ${result.callsPerOp.toFixed(2)}, GC per operation: ${(result.gcUsecPerOp ?? 0).toFixed(2)} usec`;
+  }
+  return measurementLine(result);
+}
+
+function measurementLine(result: SizeResult): string {
   if (result.kind === 'latency') return latencyLine(result);
   if (result.kind === 'latency-duration') return latencyDurationLine(result);
   return bandwidthLine(result);

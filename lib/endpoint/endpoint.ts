@@ -310,7 +310,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
 
   /** Completion `i` of the batch, read in place: only a failure is made into an object. */
   #complete(batch: CompletionBatch, i: number): void {
-    const wrId = Number(batch.wrId(i));
+    const wrId = batch.wrIdNumber(i);
     if (wrId >= RECV_ID_BASE) return this.#onReceive(batch, i, wrId - RECV_ID_BASE);
     this.#inFlight--;
     const pending = this.#pending.get(wrId);

@@ -53,6 +53,9 @@ export interface NativeBenchResult {
   scnt: number;
   ccnt: number;
   rcnt: number;
+  /** TypeScript driver with countCalls: calls into the addon during the loop, and milliseconds of GC. */
+  nativeCalls?: number;
+  gcMs?: number;
 }
 
 /** The binding's functions for this area. */

@@ -81,9 +81,10 @@ export interface NativeCompletionChannel extends NativeResource {
 export interface NativeCq extends NativeResource {
   /**
    * Writes up to storage.length / WC_WORDS completions; returns how many. With spinUs, polls again until
-   * one arrives or that many microseconds have passed.
+   * one arrives or that many microseconds have passed. With `arm` (solicited only or not), finding
+   * nothing arms the CQ and polls once more.
    */
-  poll(storage: Uint32Array, spinUs?: number): number;
+  poll(storage: Uint32Array, spinUs?: number, arm?: boolean): number;
   requestNotify(solicitedOnly?: boolean): void;
   /** true on a completion event, false when cancelWait() ran; rejects when the CQ is closed. */
   nextEvent(): Promise<boolean>;

@@ -51,6 +51,11 @@ export class CompletionBatch {
   wrId(i: number): bigint {
     return this.#wrIds[this.#at(i) / 2]!;
   }
+  /** wrId(i) as a number, exact for ids below 2^53, without making a bigint. */
+  wrIdNumber(i: number): number {
+    const base = this.#at(i);
+    return this.words[base + WcWord.WrIdLo]! + this.words[base + WcWord.WrIdHi]! * 2 ** 32;
+  }
   status(i: number): WcStatus {
     return this.words[this.#at(i) + WcWord.Status]!;
   }

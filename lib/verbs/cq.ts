@@ -88,13 +88,15 @@ export class CompletionQueue extends NativeObject<NativeCq> {
    */
   async wait(options: WaitOptions = {}, batch: CompletionBatch = this.#batch): Promise<CompletionBatch> {
     if (this.channel === undefined) throw new TypeError('this CQ has no completion channel; create it with { channel: true }');
-    batch.count = this.handle.poll(batch.words, options.spinUs ?? DEFAULT_WAIT_SPIN_US);
+    const solicitedOnly = options.solicitedOnly ?? false;
+    // One call spins, arms the CQ and polls again; after each event, one call arms and polls.
+    batch.count = this.handle.poll(batch.words, options.spinUs ?? DEFAULT_WAIT_SPIN_US, solicitedOnly);
     if (batch.count > 0) return batch;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     for (;;) {
-      this.handle.requestNotify(options.solicitedOnly ?? false);
-      if (this.poll(batch).count > 0) return batch;
       await this.#nextEvent(options.signal, deadline);
+      batch.count = this.handle.poll(batch.words, 0, solicitedOnly);
+      if (batch.count > 0) return batch;
     }
   }
 

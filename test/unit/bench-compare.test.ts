@@ -56,16 +56,24 @@ test('BENCHMARKS.md holds the table, every round, the notes and the sweep', () =
     metric,
     rounds: [{ perftest: 10, c: 10, ts: metric.kind === 'latency' ? 20 : 5 }],
     failures: metric.id === 'read_bw' ? ['round 1, ts: boom'] : [],
+    perOp: { calls: 2, gcUsec: 0.5 },
   }));
-  const notes = shortfallNotes(results, env);
+  const notes = shortfallNotes(results, env, { cCoreUsec: 19, typeScriptUsec: 45, outsideUsec: 1.5 });
+  assert.ok(notes.some((n) => n.includes('19.0 usec per read')), notes.join('\n'));
   assert.ok(notes[0]!.includes('C core meets'));
-  assert.ok(notes.some((n) => n.includes('cq.poll 3.50 usec')));
+  assert.ok(notes.some((n) => n.includes('cq.poll: 3.50 usec')));
+  // send_lat: a round trip per iteration, 2 × (20 - 10) usec more; 2 calls × 3.5 usec; 0.5 usec of GC.
+  assert.ok(notes.some((n) => n.includes('send latency, 2 B: 2.000 (target ≤ 1.1); 20.0 usec more per operation; 2.00 calls = 7.0 usec, GC 0.50 usec, the rest 12.5 usec.')), notes.join('\n'));
+  // 64 B write rate: 1/5 - 1/10 Mpps = 0.1 usec more per message.
+  assert.ok(notes.some((n) => n.includes('RDMA write message rate, 64 B: 0.500 (target ≥ 0.9); 0.1 usec more per operation')), notes.join('\n'));
   const md = renderBenchmarks(env, results, [
     { connections: 1, qps: 2, createUsPerQp: 500, connectUsPerQp: 700, rssKiBPerQp: 12, kernelKiBPerQp: 30, messages: 20000, msgRate: 0.05 },
     { connections: 2, qps: 4, createUsPerQp: 500, connectUsPerQp: 700, rssKiBPerQp: 12, kernelKiBPerQp: 30, messages: 0, failure: 'stalled' },
-  ], notes);
+  ], notes, [{ label: 'send()/receive() round trip, 2 B', endpointUsec: 300, rawUsec: 100 }]);
   assert.match(md, /^# Benchmarks\n/);
-  assert.ok(md.includes('| send latency, 2 B [usec] | 10.00 | 10.00 | 1.000 meets ≤ 1.01 | 20.00 | 2.000 misses ≤ 1.05 |'));
+  assert.ok(md.includes('| send latency, 2 B [usec] | 10.00 | 10.00 | 1.000 meets ≤ 1.01 | 20.00 | 2.000 misses ≤ 1.1 | 2.00 |'));
+  assert.ok(md.includes('| send latency, 2 B, events [usec] | 10.00 | 10.00 | 1.000 meets ≤ 1.02 | 20.00 | 2.000 misses ≤ 1.15 | 2.00 |'));
+  assert.ok(md.includes('| send()/receive() round trip, 2 B | 300.0 | 100.0 | 3.00 |'));
   assert.ok(md.includes('| write_rate | 1 | 10.000000 | 10.000000 | 5.000000 |'));
   assert.ok(md.includes('- read_bw: round 1, ts: boom'));
   assert.ok(md.includes('| 1 | 2 | 500.0 | 700.0 | 12.0 | 30.0 | 20000 | 0.050000 |'));

@@ -40,6 +40,9 @@ test('CompletionBatch reads the native layout and builds objects', () => {
   const c = batch.get(1);
   assert.equal(c.wrId, 0x0123456789abcdefn);
   assert.equal(batch.wrId(1), 0x0123456789abcdefn);
+  w[second + 1] = 0x00012345; // within 2^53: exact as a number
+  assert.equal(batch.wrIdNumber(1), Number(0x0001234589abcdefn));
+  w[second + 1] = 0x01234567;
   assert.equal(c.statusName, 'REM_ACCESS_ERR');
   assert.equal(c.opcodeName, 'RECV_RDMA_WITH_IMM');
   assert.equal(c.vendorErr, 0x81);
