@@ -24,4 +24,6 @@ export interface NativeTesting {
   benchCatchUp(buffer: ArrayBuffer, offset: number, length: number, iterations: number): number;
   /** ns per munmap of `size` populated bytes, registered with the monitor or not */
   benchMunmap(size: number, monitored: boolean, iterations: number): number;
+  /** The bytes ibv_create_flow would get for these flow attributes */
+  packFlow(attributes: object): Buffer;
 }

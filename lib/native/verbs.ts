@@ -142,11 +142,14 @@ export interface NativeQp extends NativeResource {
   prepareRecv(workRequests: NativeRecvWr[]): NativePrepared;
   /** Posts the receives now and again as the CQ's polls consume their completions. */
   createReceiveRing(workRequests: NativeRecvWr[]): NativePrepared;
+  createFlow(attributes: object): NativeFlow;
   bindMw(mw: NativeMw, bind: { wrId?: bigint | number; mr: NativeMr; offset?: number; length?: number; access?: number; signaled?: boolean }): number;
   readonly qpNum: number;
   readonly extended: boolean;
   readonly caps: { maxSendWr: number; maxRecvWr: number; maxSendSge: number; maxRecvSge: number; maxInlineData: number };
 }
+
+export type NativeFlow = NativeResource;
 
 export interface NativePrepared extends NativeResource {
   /** Posts requests [first, first + count) as one list. */

@@ -14,6 +14,7 @@
 #include "jobs/pmix.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
+#include "verbs/flow.h"
 #include "verbs/ah.h"
 #include "verbs/completion_channel.h"
 #include "verbs/context.h"
@@ -68,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->pmix_client_class = Napi::Persistent(PmixClient::Define(env));
   data->collective_engine_class = Napi::Persistent(CollectiveEngine::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
+  data->flow_class = Napi::Persistent(Flow::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));

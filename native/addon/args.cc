@@ -107,4 +107,16 @@ const uint8_t* ToFixedBytes(Napi::Value value, size_t size, const std::string& n
 
 Napi::Value FromU64(Napi::Env env, uint64_t value) { return Napi::BigInt::New(env, value); }
 
+// A list is an array no longer than the queue: its length is checked before anything is allocated for it.
+Napi::Array ToList(Napi::Value value, const char* name, uint32_t max, const char* queue) {
+  Napi::Env env = value.Env();
+  if (!value.IsArray()) ThrowType(env, std::string(name) + " must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  if (array.Length() > max) {
+    ThrowRange(env, std::string(name) + " has " + std::to_string(array.Length()) + " entries; a " + queue +
+                        " takes at most " + std::to_string(max));
+  }
+  return array;
+}
+
 }  // namespace rdma

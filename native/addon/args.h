@@ -37,6 +37,8 @@ struct ByteRange {
 ByteRange ToByteRange(Napi::Value buffer, Napi::Value offset, Napi::Value length);
 // A Uint8Array of exactly `size` bytes (GIDs).
 const uint8_t* ToFixedBytes(Napi::Value value, size_t size, const std::string& name);
+// An array of at most `max` entries (else a RangeError naming the `queue` that takes them).
+Napi::Array ToList(Napi::Value value, const char* name, uint32_t max, const char* queue);
 
 Napi::Value FromU64(Napi::Env env, uint64_t value);  // a bigint
 

@@ -12,6 +12,7 @@
 
 #include "core/uffd_monitor.h"
 #include "memory/registration_cache.h"
+#include "verbs/flow.h"
 #include "verbs/mr.h"
 #include "verbs/pd.h"
 #include "verbs/qp.h"
@@ -248,6 +249,7 @@ Napi::Object TestingExports(Napi::Env env) {
   testing.Set("benchCacheHits", Napi::Function::New(env, BenchCacheHits, "benchCacheHits"));
   testing.Set("benchCatchUp", Napi::Function::New(env, BenchCatchUp, "benchCatchUp"));
   testing.Set("benchMunmap", Napi::Function::New(env, BenchMunmap, "benchMunmap"));
+  testing.Set("packFlow", Napi::Function::New(env, PackFlow, "packFlow"));
   return testing;
 }
 

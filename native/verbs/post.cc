@@ -141,18 +141,6 @@ static ibv_sge ToSge(Keys& k, Napi::Value value, bool cpu_reads, size_t request,
   return sge;
 }
 
-// A list is an array no longer than the queue: its length is checked before anything is allocated for it.
-static Napi::Array ToList(Napi::Value value, const char* name, uint32_t max, const char* queue) {
-  Napi::Env env = value.Env();
-  if (!value.IsArray()) ThrowType(env, std::string(name) + " must be an array");
-  Napi::Array array = value.As<Napi::Array>();
-  if (array.Length() > max) {
-    ThrowRange(env, std::string(name) + " has " + std::to_string(array.Length()) + " entries; a " + queue +
-                        " takes at most " + std::to_string(max));
-  }
-  return array;
-}
-
 [[noreturn]] void ThrowPostError(Napi::Env env, const char* verb, int err, size_t index) {
   Napi::Error error = VerbError(env, verb, err);
   error.Set("index", Napi::Number::New(env, static_cast<double>(index)));

@@ -4,6 +4,7 @@
 
 #include "addon/args.h"
 #include "verbs/context.h"
+#include "verbs/flow.h"
 #include "verbs/cq.h"
 #include "verbs/mr.h"
 #include "verbs/mw.h"
@@ -20,7 +21,8 @@ Napi::Function Qp::Define(Napi::Env env) {
                       InstanceMethod<&Qp::PostSend>("postSend"), InstanceMethod<&Qp::PostRecv>("postRecv"),
                       InstanceMethod<&Qp::BindMw>("bindMw"), InstanceMethod<&Qp::PrepareSend>("prepareSend"),
                       InstanceMethod<&Qp::PrepareRecv>("prepareRecv"),
-                      InstanceMethod<&Qp::CreateReceiveRing>("createReceiveRing"), InstanceAccessor<&Qp::QpNum>("qpNum"),
+                      InstanceMethod<&Qp::CreateReceiveRing>("createReceiveRing"),
+                      InstanceMethod<&Qp::CreateFlow>("createFlow"), InstanceAccessor<&Qp::QpNum>("qpNum"),
                       InstanceAccessor<&Qp::State>("state"),
                       InstanceAccessor<&Qp::Caps>("caps"), InstanceAccessor<&Qp::Extended>("extended"),
                       CloseMethod(), ClosedGetter()});
@@ -263,6 +265,11 @@ Napi::Value Qp::PrepareRecv(const Napi::CallbackInfo& info) {
 Napi::Value Qp::CreateReceiveRing(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return PreparedWorkRequests::Create(info, Value(), this, PreparedWorkRequests::Kind::kRing);
+}
+
+Napi::Value Qp::CreateFlow(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Flow::Create(info, Value(), this);
 }
 
 void Qp::CheckNoRing(Napi::Env env) const {

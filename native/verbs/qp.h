@@ -65,6 +65,7 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Napi::Value PrepareSend(const Napi::CallbackInfo& info);
   Napi::Value PrepareRecv(const Napi::CallbackInfo& info);
   Napi::Value CreateReceiveRing(const Napi::CallbackInfo& info);
+  Napi::Value CreateFlow(const Napi::CallbackInfo& info);
   Napi::Value QpNum(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);
   Napi::Value Caps(const Napi::CallbackInfo& info);

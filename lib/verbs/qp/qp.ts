@@ -12,6 +12,7 @@ import { formatGid, isZeroGid, parseGid } from '../../core/gid';
 import type { NativeQp } from '../../native';
 import type { ProtectionDomain } from '../pd';
 import { PreparedWorkRequests, ReceiveRing } from './prepared';
+import { Flow, type FlowAttributes } from '../flow';
 import type { SharedReceiveQueue } from '../srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
 import { NativeObject } from '../../native/wrapper';
@@ -236,6 +237,14 @@ export class QueuePair extends NativeObject<NativeQp> {
    */
   createReceiveRing(workRequests: RecvWorkRequest[]): ReceiveRing {
     return new ReceiveRing(this.handle.createReceiveRing(workRequests.map(toNativeRecvWr)), this);
+  }
+
+  /**
+   * A flow steering rule directing received packets that match `specs` to this QP (ibv_create_flow).
+   * RdmaError EOPNOTSUPP on devices without flow steering (rxe, siw).
+   */
+  createFlow(attributes: FlowAttributes): Flow {
+    return new Flow(this.handle.createFlow(attributes), this);
   }
 }
 
