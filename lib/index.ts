@@ -5,7 +5,7 @@ export { PeerMemory, allowPeerAccess, peerMemory, ptraceScope, readFrom, writeTo
 export * from './verbs/attributes';
 export { CompletionBatch, CompletionError, WC_WORDS, type Completion } from './verbs/completion';
 export * from './verbs/constants';
-export { Context, type AsyncEvent, type GidEntry } from './verbs/context';
+export { Context, type AsyncEvent, type DeviceFeature, type GidEntry } from './verbs/context';
 export { CompletionChannel, CompletionQueue, type WaitOptions } from './verbs/cq';
 export { listDevices, openDevice, type DeviceInfo } from './verbs/device';
 export { RdmaError } from './core/errors';
@@ -16,6 +16,7 @@ export { ProtectionDomain } from './verbs/pd';
 export { PreparedWorkRequests, ReceiveRing } from './verbs/qp/prepared';
 export { CrossingCounter } from './native/crossings';
 export { Flow, FlowFlags, FlowType, type FlowAttributes, type FlowSpec } from './verbs/flow';
+export { XrcDomain, XrcTargetQp, type XrcdOptions } from './verbs/xrcd';
 export * from './verbs/qp/qp';
 export {
   RegistrationCache,

@@ -33,6 +33,7 @@ export interface NativeContext extends NativeResource {
   queryPort(port: number): Record<string, unknown>;
   queryGidTable(): NativeGidEntry[];
   allocPd(): NativePd;
+  openXrcd(fd: number, oflags: number): NativeXrcd;
   createCompletionChannel(): NativeCompletionChannel;
   createCq(cqe: number, channel: NativeCompletionChannel | null, compVector: number): NativeCq;
   watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
@@ -40,10 +41,10 @@ export interface NativeContext extends NativeResource {
 
 export interface NativePd extends NativeResource {
   registerMemory(buffer: ArrayBuffer, byteOffset: number, byteLength: number, access: number): NativeMr;
-  createQp(sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  createQp(sendCq: NativeCq, recvCq: NativeCq | undefined, attributes: NativeQpInitAttr): NativeQp;
   createAh(address: object): NativeAh;
   createAhFromCompletion(portNum: number, completion: object, grh: Uint8Array): NativeAh;
-  createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number }): NativeSrq;
+  createSrq(attributes: { maxWr?: number; maxSge?: number; srqLimit?: number; xrcd?: NativeXrcd; cq?: NativeCq }): NativeSrq;
   allocMw(type: number): NativeMw;
 }
 
@@ -55,6 +56,12 @@ export interface NativeSrq extends NativeResource {
   postRecv(workRequests: NativeRecvWr[]): void;
   modify(attributes: { maxWr?: number; srqLimit?: number }): void;
   query(): { maxWr: number; maxSge: number; srqLimit: number };
+  readonly srqNum: number;
+}
+
+export interface NativeXrcd extends NativeResource {
+  createQp(): NativeQp;
+  openQp(qpNum: number): NativeQp;
 }
 
 export interface NativeMw extends NativeResource {
@@ -124,6 +131,7 @@ export interface NativeSendWr {
   ah?: NativeAh;
   remoteQpn?: number;
   remoteQkey?: number;
+  remoteSrqn?: number;
   bind?: { mw: NativeMw; rkey: number; mr: NativeMr; offset?: number; length?: number; access?: number };
 }
 

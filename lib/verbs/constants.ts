@@ -71,7 +71,8 @@ export enum WcStatus {
 
 export enum QpState { RESET = 0, INIT, RTR, RTS, SQD, SQE, ERR }
 
-export enum QpType { RC = 2, UC = 3, UD = 4 }
+/** ibv_qp_type. RAW_PACKET, XRC_SEND and XRC_RECV need hardware (mlx4/mlx5 and other XRC providers); rxe refuses them. */
+export enum QpType { RC = 2, UC = 3, UD = 4, RAW_PACKET = 8, XRC_SEND = 9, XRC_RECV = 10 }
 
 export enum Mtu { MTU_256 = 1, MTU_512, MTU_1024, MTU_2048, MTU_4096 }
 

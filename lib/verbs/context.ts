@@ -1,13 +1,17 @@
 /** An open RDMA device: queries, the GID table, asynchronous events, and the objects made from it. */
 
-import type { DeviceAttributes, PortAttributes } from './attributes';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+
+import { DeviceCap, type DeviceAttributes, type PortAttributes } from './attributes';
 import { AsyncEventType, GidType, enumName } from './constants';
 import { CompletionChannel, CompletionQueue } from './cq';
+import { rdmaError } from '../core/errors';
 import { formatGid, gidIpv4 } from '../core/gid';
 import type { NativeAsyncEvent, NativeContext } from '../native';
 import { ProtectionDomain } from './pd';
 import type { QueuePair } from './qp/qp';
 import type { SharedReceiveQueue } from './srq';
+import { XrcDomain, type XrcdOptions } from './xrcd';
 import { NativeEmitter, wrapperOf } from '../native/wrapper';
 
 export interface GidEntry {
@@ -45,6 +49,10 @@ const gidTypeNames = { [GidType.IB]: 'IB', [GidType.ROCE_V1]: 'RoCE v1', [GidTyp
  * 'data' listener, that keeps the process alive until the listener goes or the context is closed.
  * close(): closes the device and everything made from it; pending waits reject. Idempotent.
  */
+/** Device features a provider may lack, checked by context.supports() / requireFeature(). */
+export type DeviceFeature = 'xrc' | 'flow-steering';
+const featureFlags: Record<DeviceFeature, keyof typeof DeviceCap> = { xrc: 'XRC', 'flow-steering': 'MANAGED_FLOW_STEERING' };
+
 export class Context extends NativeEmitter<NativeContext> {
   readonly name: string;
   #odpCaps: DeviceAttributes['odpCaps'] | undefined;
@@ -107,6 +115,40 @@ export class Context extends NativeEmitter<NativeContext> {
 
   allocPd(): ProtectionDomain {
     return new ProtectionDomain(this.handle.allocPd(), this);
+  }
+
+  /** Whether the device has `feature` (its ibv_device_cap_flags bit): what would fail with EOPNOTSUPP if not. */
+  supports(feature: DeviceFeature): boolean {
+    if (!Object.hasOwn(featureFlags, feature)) throw new TypeError(`feature must be one of ${Object.keys(featureFlags).join(', ')}`);
+    return (this.queryDevice().deviceCapFlags & BigInt(DeviceCap[featureFlags[feature]])) !== 0n;
+  }
+
+  /** Throws RdmaError EOPNOTSUPP (verb ibv_query_device) unless the device has `feature`: a check before trying. */
+  requireFeature(feature: DeviceFeature): void {
+    if (!this.supports(feature)) {
+      throw rdmaError('ibv_query_device', 'EOPNOTSUPP', `${this.name} has no ${feature} (IBV_DEVICE_${featureFlags[feature]})`);
+    }
+  }
+
+  /**
+   * An XRC domain (ibv_open_xrcd): processes opening it through the same `file` (or an `fd` of it) share
+   * it; with neither it is private. The file is opened as ibv_xsrq_pingpong opens it (read-only, made
+   * with mode 0440 if missing) and closed again once the domain holds it. RdmaError EOPNOTSUPP where the
+   * provider has no XRC (rxe, siw).
+   */
+  openXrcd(options: XrcdOptions = {}): XrcDomain {
+    const { file, fd, create = true, exclusive = false } = options;
+    if (file !== undefined && fd !== undefined) throw new TypeError('give file or fd, not both');
+    if (file !== undefined && typeof file !== 'string') throw new TypeError('file must be a path');
+    if (file === undefined && fd === undefined && !create) throw new TypeError('a private XRC domain (no file or fd) is always created: create must not be false');
+    const oflags = (create ? fsConstants.O_CREAT : 0) | (exclusive ? fsConstants.O_EXCL : 0);
+    if (file === undefined) return new XrcDomain(this.handle.openXrcd(fd ?? -1, oflags), this);
+    const opened = openSync(file, fsConstants.O_RDONLY | fsConstants.O_CREAT, 0o440);
+    try {
+      return new XrcDomain(this.handle.openXrcd(opened, oflags), this);
+    } finally {
+      closeSync(opened);
+    }
   }
 
   createCompletionChannel(): CompletionChannel {

@@ -3,12 +3,14 @@ import { AddressHandle } from './ah';
 import type { Completion } from './completion';
 import { Access, QpType, UD_GRH_BYTES } from './constants';
 import type { Context } from './context';
+import { CompletionQueue } from './cq';
 import { MemoryRegion } from './mr';
 import type { NativePd } from '../native';
 import { MemoryWindow, MwType } from './mw';
 import { odpMissing, odpUnsupported } from './odp';
 import { QueuePair, type AddressVector, type QpInitAttributes } from './qp/qp';
 import { SharedReceiveQueue, type SrqAttributes } from './srq';
+import { XrcDomain } from './xrcd';
 import { toByteRange, type BufferSource } from '../core/buffers';
 import { NativeObject } from '../native/wrapper';
 
@@ -42,12 +44,15 @@ export class ProtectionDomain extends NativeObject<NativePd> {
     return new MemoryRegion(handle, this, arrayBuffer, offset, length);
   }
 
-  /** A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. */
+  /**
+   * A queue pair (RC unless `qpType` says otherwise) sending to `sendCq` and receiving to `recvCq`. An
+   * XRC_SEND QP (an XRC initiator) has no receive queue; XRC_RECV QPs are made by xrcd.createQp().
+   */
   createQp(attributes: QpInitAttributes): QueuePair {
-    const { sendCq, recvCq = sendCq, srq, ...rest } = attributes;
+    const qpType = attributes.qpType ?? QpType.RC;
+    const { sendCq, recvCq = qpType === QpType.XRC_SEND ? undefined : sendCq, srq, ...rest } = attributes;
     if (srq !== undefined && !(srq instanceof SharedReceiveQueue)) throw new TypeError('srq must be a SharedReceiveQueue made by pd.createSrq()');
-    const qpType = rest.qpType ?? QpType.RC;
-    return new QueuePair(this.handle.createQp(sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle }), qpType, this, sendCq, recvCq, srq);
+    return new QueuePair(this.handle.createQp(sendCq.handle, recvCq?.handle, { ...rest, qpType, srq: srq?.handle }), qpType, this, sendCq, recvCq, srq);
   }
 
   /** An address handle for UD sends to `address` (for RoCE: a GRH with the destination GID). */
@@ -63,8 +68,15 @@ export class ProtectionDomain extends NativeObject<NativePd> {
     return new AddressHandle(this.handle.createAhFromCompletion(portNum, completion, grh.subarray(0, UD_GRH_BYTES)), this);
   }
 
-  createSrq(attributes: Partial<SrqAttributes> = {}): SharedReceiveQueue {
-    return new SharedReceiveQueue(this.handle.createSrq(attributes), this);
+  /**
+   * A shared receive queue; with `xrcd` and `cq`, an XRC SRQ (ibv_create_srq_ex, IBV_SRQT_XRC): the
+   * receive queue of the domain's XRC target QPs for every sender naming its `srqNum`, completing to `cq`.
+   */
+  createSrq(attributes: Partial<SrqAttributes> & { xrcd?: XrcDomain; cq?: CompletionQueue } = {}): SharedReceiveQueue {
+    const { xrcd, cq, ...rest } = attributes;
+    if (xrcd !== undefined && !(xrcd instanceof XrcDomain)) throw new TypeError('xrcd must be an XrcDomain made by context.openXrcd()');
+    if (cq !== undefined && !(cq instanceof CompletionQueue)) throw new TypeError('cq must be a CompletionQueue');
+    return new SharedReceiveQueue(this.handle.createSrq({ ...rest, xrcd: xrcd?.handle, cq: cq?.handle }), this, xrcd, cq);
   }
 
   allocMw(type: MwType = MwType.TYPE_2): MemoryWindow {

@@ -1,6 +1,8 @@
 /** Shared receive queues: one pool of receive buffers for many QPs. */
 import type { NativeSrq } from '../native';
+import type { CompletionQueue } from './cq';
 import type { ProtectionDomain } from './pd';
+import type { XrcDomain } from './xrcd';
 import { toNativeRecvWr, type RecvWorkRequest } from './qp/work-request';
 import { NativeObject } from '../native/wrapper';
 
@@ -14,11 +16,21 @@ export interface SrqAttributes {
 /** close(): closes the SRQ and the QPs that receive through it. Idempotent. */
 export class SharedReceiveQueue extends NativeObject<NativeSrq> {
   readonly pd: ProtectionDomain;
+  /** An XRC SRQ's domain and the CQ its receives complete to. */
+  readonly xrcd: XrcDomain | undefined;
+  readonly cq: CompletionQueue | undefined;
 
   /** @internal Use pd.createSrq(). */
-  constructor(handle: NativeSrq, pd: ProtectionDomain) {
+  constructor(handle: NativeSrq, pd: ProtectionDomain, xrcd?: XrcDomain, cq?: CompletionQueue) {
     super(handle);
     this.pd = pd;
+    this.xrcd = xrcd;
+    this.cq = cq;
+  }
+
+  /** An XRC SRQ's number (ibv_get_srq_num): what senders put in `xrc.remoteSrqn` to reach it. */
+  get srqNum(): number {
+    return this.handle.srqNum;
   }
 
   postRecv(workRequests: RecvWorkRequest | RecvWorkRequest[]): void {

@@ -14,17 +14,18 @@
 #include "jobs/pmix.h"
 #include "memory/registration_cache.h"
 #include "testing/hooks.h"
-#include "verbs/flow.h"
 #include "verbs/ah.h"
 #include "verbs/completion_channel.h"
 #include "verbs/context.h"
 #include "verbs/cq.h"
+#include "verbs/flow.h"
 #include "verbs/mr.h"
 #include "verbs/mw.h"
 #include "verbs/pd.h"
 #include "verbs/prepared.h"
 #include "verbs/qp.h"
 #include "verbs/srq.h"
+#include "verbs/xrcd.h"
 
 namespace rdma {
 
@@ -70,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->collective_engine_class = Napi::Persistent(CollectiveEngine::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   data->flow_class = Napi::Persistent(Flow::Define(env));
+  data->xrcd_class = Napi::Persistent(Xrcd::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 
   exports.Set("init", Napi::Function::New(env, InitBinding, "init"));

@@ -10,7 +10,7 @@ namespace rdma {
 
 #define RDMA_HOT_KEYS(X)                                                                                        \
   X(wrId) X(opcode) X(sendFlags) X(sgList) X(mr) X(offset) X(length) X(lkey) X(addr) X(buffer) X(immData)      \
-  X(invalidateRkey) X(remoteAddr) X(rkey) X(compareAdd) X(swap) X(ah) X(remoteQpn) X(remoteQkey) X(bind) X(mw) \
+  X(invalidateRkey) X(remoteAddr) X(rkey) X(compareAdd) X(swap) X(ah) X(remoteQpn) X(remoteQkey) X(remoteSrqn) X(bind) X(mw) \
   X(access)
 
 enum class Key : uint8_t {

@@ -14,6 +14,7 @@
 #include "verbs/pd.h"
 #include "verbs/qp.h"
 #include "verbs/srq.h"
+#include "verbs/xrcd.h"
 
 namespace rdma {
 
@@ -23,6 +24,7 @@ Napi::Function Context::Define(Napi::Env env) {
                       InstanceMethod<&Context::QueryPort>("queryPort"),
                       InstanceMethod<&Context::QueryGidTable>("queryGidTable"),
                       InstanceMethod<&Context::AllocPd>("allocPd"),
+                      InstanceMethod<&Context::OpenXrcd>("openXrcd"),
                       InstanceMethod<&Context::CreateCompletionChannel>("createCompletionChannel"),
                       InstanceMethod<&Context::CreateCq>("createCq"),
                       InstanceMethod<&Context::WatchAsyncEvents>("watchAsyncEvents"),
@@ -214,6 +216,11 @@ Napi::Value Context::QueryGidTable(const Napi::CallbackInfo& info) {
 Napi::Value Context::AllocPd(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Pd::Create(info.Env(), Value(), this);
+}
+
+Napi::Value Context::OpenXrcd(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Xrcd::Open(info, Value(), this);
 }
 
 Napi::Value Context::CreateCompletionChannel(const Napi::CallbackInfo& info) {

@@ -1,5 +1,5 @@
 // An open RDMA device (ibv_context): device and port queries, the GID table, asynchronous events, and
-// the factory for the objects made directly from a context (PDs, completion channels, CQs).
+// the factory for the objects made directly from a context (PDs, XRC domains, completion channels, CQs).
 #pragma once
 #include <infiniband/verbs.h>
 #include <napi.h>
@@ -42,6 +42,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   Napi::Value QueryPort(const Napi::CallbackInfo& info);
   Napi::Value QueryGidTable(const Napi::CallbackInfo& info);
   Napi::Value AllocPd(const Napi::CallbackInfo& info);
+  Napi::Value OpenXrcd(const Napi::CallbackInfo& info);
   Napi::Value CreateCompletionChannel(const Napi::CallbackInfo& info);
   Napi::Value CreateCq(const Napi::CallbackInfo& info);
   Napi::Value WatchAsyncEvents(const Napi::CallbackInfo& info);

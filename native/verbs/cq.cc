@@ -12,6 +12,7 @@
 #include "verbs/mw.h"
 #include "verbs/prepared.h"
 #include "verbs/qp.h"
+#include "verbs/srq.h"
 
 namespace rdma {
 
@@ -142,6 +143,7 @@ size_t Cq::PollInto(Napi::Env env, uint32_t* out, size_t capacity, uint64_t spin
 void Cq::Deliver(const ibv_wc& wc, uint32_t* w) {
   auto qp = qps_.find(wc.qp_num);
   if (qp != qps_.end()) qp->second->Completed(wc, this);
+  else if (xrc_srqs_.size() == 1 && (wc.status != IBV_WC_SUCCESS || (wc.opcode & IBV_WC_RECV))) xrc_srqs_.front()->receives().ReceiveCompleted();
   // A SEND_WITH_INV invalidated one of our windows.
   if (wc.status == IBV_WC_SUCCESS && (wc.wc_flags & IBV_WC_WITH_INV)) {
     if (Mw* mw = context_->WindowAt(wc.invalidated_rkey)) mw->Invalidated();

@@ -8,6 +8,7 @@
 #include <infiniband/verbs.h>
 #include <napi.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -20,6 +21,7 @@ class Context;
 class CompletionChannel;
 class PreparedWorkRequests;
 class Qp;
+class Srq;
 
 class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
  public:
@@ -37,6 +39,11 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
   // The QPs completing here, by number: each completion polled is passed to its QP.
   void Attach(uint32_t qp_num, Qp* qp) { qps_[qp_num] = qp; }
   void Detach(uint32_t qp_num) { qps_.erase(qp_num); }
+  // XRC SRQs receiving here: their completions name target QPs, not them. With one, each receive
+  // completion not of a known QP is its; with several, which one cannot be told, so they keep what their
+  // receives use until they close (held longer, never released early).
+  void AttachXrcSrq(Srq* srq) { xrc_srqs_.push_back(srq); }
+  void DetachXrcSrq(Srq* srq) { xrc_srqs_.erase(std::remove(xrc_srqs_.begin(), xrc_srqs_.end(), srq), xrc_srqs_.end()); }
   // Polls into `out` (room for `capacity` completions), spinning up to `spin_ns` for the first one;
   // returns the count. Throws on a provider error.
   size_t PollInto(Napi::Env env, uint32_t* out, size_t capacity, uint64_t spin_ns);
@@ -60,6 +67,7 @@ class Cq : public Napi::ObjectWrap<Cq>, public Resource, public Lifecycle<Cq> {
   ibv_cq* cq_ = nullptr;
   Context* context_ = nullptr;
   std::unordered_map<uint32_t, Qp*> qps_;
+  std::vector<Srq*> xrc_srqs_;
   CompletionChannel* channel_ = nullptr;
   std::vector<Napi::Promise::Deferred> waiters_;
   std::vector<PreparedWorkRequests*> consumed_rings_;

@@ -204,7 +204,7 @@ uint64_t ExtendedSendOps(ibv_qp_type type) {
   constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
                                  IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
   switch (type) {
-    case IBV_QPT_RC: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+    case IBV_QPT_RC: case IBV_QPT_XRC_SEND: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
     case IBV_QPT_UC: return connected;
     default: return unreliable;
   }
@@ -228,7 +228,7 @@ static void CheckInvalidation(Napi::Env env, const QueueLimits& limits, uint32_t
 }
 
 // [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
-//   remoteQkey, bind}] → a linked list ready for ibv_post_send.
+//   remoteQkey, remoteSrqn, bind}] → a linked list ready for ibv_post_send.
 void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, bool prepared) {
   Napi::Env env = value.Env();
   Keys k(env);
@@ -284,6 +284,12 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
         break;
       default:
         break;
+    }
+    Napi::Value srqn_js = k.Get(js, Key::remoteSrqn);
+    if (limits.qp_type == IBV_QPT_XRC_SEND) {
+      wr.qp_type.xrc.remote_srqn = ToU32(srqn_js, "remoteSrqn", 0xffffff);
+    } else if (!srqn_js.IsUndefined()) {
+      ThrowType(env, "remoteSrqn (the XRC SRQ to receive a request) is only for XRC_SEND QPs");
     }
     if (limits.qp_type == IBV_QPT_UD) {
       Napi::Value ah_js = k.Get(js, Key::ah);
@@ -357,6 +363,7 @@ int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count) {
       default: ibv_wr_abort(qpx); return EOPNOTSUPP;
     }
     if (qpx->qp_base.qp_type == IBV_QPT_UD) ibv_wr_set_ud_addr(qpx, wr.wr.ud.ah, wr.wr.ud.remote_qpn, wr.wr.ud.remote_qkey);
+    if (qpx->qp_base.qp_type == IBV_QPT_XRC_SEND) ibv_wr_set_xrc_srqn(qpx, wr.qp_type.xrc.remote_srqn);
     if (wr.opcode == IBV_WR_LOCAL_INV || wr.opcode == IBV_WR_BIND_MW) continue;
     if (wr.send_flags & IBV_SEND_INLINE) {
       // Gathered into one buffer: rxe's ibv_wr_set_inline_data_list (rdma-core 44) loses the total length.
@@ -407,6 +414,7 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
 Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (srq_ != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  if (qp_ != nullptr && recv_cq_ == nullptr) ThrowType(env, "this XRC QP has no receive queue: receives go to XRC SRQs");
   RecvList list;
   ParseRecvList(info[0], recv_limits_, &list);
   CheckOpen(env);

@@ -4,14 +4,15 @@
 
 #include "addon/args.h"
 #include "verbs/context.h"
-#include "verbs/flow.h"
 #include "verbs/cq.h"
+#include "verbs/flow.h"
 #include "verbs/mr.h"
 #include "verbs/mw.h"
 #include "verbs/pd.h"
 #include "verbs/prepared.h"
 #include "verbs/qp_attr.h"
 #include "verbs/srq.h"
+#include "verbs/xrcd.h"
 
 namespace rdma {
 
@@ -49,15 +50,20 @@ Qp::InitFromJs Qp::InitAttrFromJs(const Napi::CallbackInfo& info, size_t first, 
   init.sq_sig_all = PropBool(attrs, "sqSigAll", false) ? 1 : 0;
   Napi::Value srq_js = attrs.Get("srq");
   result.extended = PropBool(attrs, "extended", false);
+  // An XRC initiator has no receive queue: its peer's XRC SRQ receives.
+  bool initiator = init.qp_type == IBV_QPT_XRC_SEND;
+  if (init.qp_type == IBV_QPT_XRC_RECV) ThrowType(env, "XRC_RECV QPs are made on an XRC domain: xrcd.createQp()");
+  if (initiator && (!info[first + 1].IsUndefined() || !srq_js.IsUndefined())) ThrowType(env, "an XRC_SEND QP has no receive CQ or SRQ");
+  if (initiator) init.cap.max_recv_wr = init.cap.max_recv_sge = 0;
   // Every attribute is read: what they name is checked only now.
   pd->CheckOpen(env);
   Cq* send_cq = UnwrapOpen<Cq>(info[first], "sendCq");
-  Cq* recv_cq = UnwrapOpen<Cq>(info[first + 1], "recvCq");
-  if (send_cq->context() != pd->context() || recv_cq->context() != pd->context()) {
+  Cq* recv_cq = initiator ? nullptr : UnwrapOpen<Cq>(info[first + 1], "recvCq");
+  if (send_cq->context() != pd->context() || (recv_cq != nullptr && recv_cq->context() != pd->context())) {
     ThrowType(env, "the CQs and the PD must belong to the same context");
   }
   init.send_cq = send_cq->handle();
-  init.recv_cq = recv_cq->handle();
+  init.recv_cq = recv_cq != nullptr ? recv_cq->handle() : nullptr;
   if (!srq_js.IsUndefined()) {
     Srq* srq = UnwrapOpen<Srq>(srq_js, "srq");
     if (srq->pd() != pd) ThrowType(env, "the SRQ must belong to the QP's PD");
@@ -73,17 +79,18 @@ void Qp::Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js,
   cap_ = init.cap;  // the provider writes back what it actually allocated
   signal_all_ = init.sq_sig_all != 0;
   Pd* pd = Pd::Unwrap(pd_js);
-  send_limits_ = {cap_.max_send_wr, cap_.max_send_sge, cap_.max_inline_data, qp->qp_type,
-                  qpx_ != nullptr ? ExtendedSendOps(qp->qp_type) : 0, pd->context()};
-  recv_limits_ = {cap_.max_recv_wr, cap_.max_recv_sge, 0, qp->qp_type, 0, pd->context()};
+  SetLimits(pd->context());
   DependOn(pd_js, pd);
-  Napi::Object send_cq = info[first].As<Napi::Object>(), recv_cq = info[first + 1].As<Napi::Object>();
+  Napi::Object send_cq = info[first].As<Napi::Object>();
   send_cq_ = Cq::Unwrap(send_cq);
-  recv_cq_ = Cq::Unwrap(recv_cq);
   DependOn(send_cq, send_cq_);
-  if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, recv_cq_);
   send_cq_->Attach(qp->qp_num, this);
-  recv_cq_->Attach(qp->qp_num, this);
+  if (init.recv_cq != nullptr) {
+    Napi::Object recv_cq = info[first + 1].As<Napi::Object>();
+    recv_cq_ = Cq::Unwrap(recv_cq);
+    if (!recv_cq.StrictEquals(send_cq)) DependOn(recv_cq, recv_cq_);
+    recv_cq_->Attach(qp->qp_num, this);
+  }
   if (init.srq != nullptr) {
     srq_ = Srq::Unwrap(from_js.srq_js);
     DependOn(from_js.srq_js, srq_);
@@ -99,8 +106,9 @@ Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   Qp* self = Unwrap(object);
   init.qp_context = self;  // async events find the QP through it
   ibv_qp* qp = nullptr;
-  if (extended) {
-    // The extended post API (ibv_wr_*), where the provider offers it; EOPNOTSUPP where it does not.
+  // The extended post API (ibv_wr_*), where the provider offers it (EOPNOTSUPP where it does not), and
+  // XRC initiators (made as ibv_xsrq_pingpong makes them) come from ibv_create_qp_ex.
+  if (extended || init.qp_type == IBV_QPT_XRC_SEND) {
     ibv_qp_init_attr_ex init_ex = {};
     init_ex.qp_context = init.qp_context;
     init_ex.send_cq = init.send_cq;
@@ -109,13 +117,13 @@ Napi::Object Qp::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
     init_ex.cap = init.cap;
     init_ex.qp_type = init.qp_type;
     init_ex.sq_sig_all = init.sq_sig_all;
-    init_ex.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+    init_ex.comp_mask = IBV_QP_INIT_ATTR_PD | (extended ? IBV_QP_INIT_ATTR_SEND_OPS_FLAGS : 0);
     init_ex.pd = pd->handle();
-    init_ex.send_ops_flags = ExtendedSendOps(init.qp_type);
+    init_ex.send_ops_flags = extended ? ExtendedSendOps(init.qp_type) : 0;
     qp = ibv_create_qp_ex(pd->context()->handle(), &init_ex);
     if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
     init.cap = init_ex.cap;
-    self->qpx_ = ibv_qp_to_qp_ex(qp);
+    if (extended) self->qpx_ = ibv_qp_to_qp_ex(qp);
   } else {
     qp = ibv_create_qp(pd->handle(), &init);
     if (qp == nullptr) ThrowVerb(env, "ibv_create_qp", errno);
@@ -142,12 +150,50 @@ Napi::Object Qp::CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id
   return object;
 }
 
+// xrcd.createQp() / xrcd.openQp(qpNum): an XRC target QP, on the domain alone (no PD, CQs or queues).
+Napi::Object Qp::CreateXrcTarget(const Napi::CallbackInfo& info, Napi::Object xrcd_js, Xrcd* xrcd, bool open) {
+  Napi::Env env = info.Env();
+  uint32_t qp_num = open ? ToU32(info[0], "qpNum", 0xffffff) : 0;
+  xrcd->CheckOpen(env);
+  Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
+  Qp* self = Unwrap(object);
+  ibv_qp* qp = nullptr;
+  if (open) {
+    ibv_qp_open_attr attr = {};
+    attr.comp_mask = IBV_QP_OPEN_ATTR_NUM | IBV_QP_OPEN_ATTR_XRCD | IBV_QP_OPEN_ATTR_CONTEXT | IBV_QP_OPEN_ATTR_TYPE;
+    attr.qp_num = qp_num;
+    attr.xrcd = xrcd->handle();
+    attr.qp_context = self;
+    attr.qp_type = IBV_QPT_XRC_RECV;
+    qp = ibv_open_qp(xrcd->context()->handle(), &attr);
+    if (qp == nullptr) ThrowVerb(env, "ibv_open_qp", errno);
+  } else {
+    ibv_qp_init_attr_ex init = {};
+    init.qp_type = IBV_QPT_XRC_RECV;
+    init.comp_mask = IBV_QP_INIT_ATTR_XRCD;
+    init.xrcd = xrcd->handle();
+    init.qp_context = self;
+    qp = ibv_create_qp_ex(xrcd->context()->handle(), &init);
+    if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
+  }
+  self->qp_ = qp;
+  self->SetLimits(xrcd->context());
+  self->DependOn(xrcd_js, xrcd);
+  return object;
+}
+
+void Qp::SetLimits(Context* context) {
+  send_limits_ = {cap_.max_send_wr, cap_.max_send_sge, cap_.max_inline_data, qp_->qp_type,
+                  qpx_ != nullptr ? ExtendedSendOps(qp_->qp_type) : 0, context};
+  recv_limits_ = {cap_.max_recv_wr, cap_.max_recv_sge, 0, qp_->qp_type, 0, context};
+}
+
 int Qp::Destroy(CloseMode) {
   if (qp_ == nullptr) return 0;
   // Off the CQs first, whatever the destroy says: a failed close leaves this object closed (and later
   // freed), so no CQ may still pass completions to it.
-  send_cq_->Detach(qp_->qp_num);
-  recv_cq_->Detach(qp_->qp_num);
+  if (send_cq_ != nullptr) send_cq_->Detach(qp_->qp_num);
+  if (recv_cq_ != nullptr) recv_cq_->Detach(qp_->qp_num);
   if (cm_id_ != nullptr) {
     rdma_destroy_qp(cm_id_);
   } else {

@@ -14,6 +14,8 @@ class Cq;
 class Pd;
 class PreparedWorkRequests;
 class Srq;
+class Xrcd;
+class Context;
 
 class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
  public:
@@ -24,6 +26,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   static Napi::Object Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* pd);
   // cmId.createQp(pd, sendCq, recvCq, attributes): the QP belongs to the CM ID, which moves it through
   // its states as the connection progresses.
+  // xrcd.createQp() / xrcd.openQp(qpNum): an XRC target QP (IBV_QPT_XRC_RECV), made or opened by number.
+  static Napi::Object CreateXrcTarget(const Napi::CallbackInfo& info, Napi::Object xrcd_js, Xrcd* xrcd, bool open);
   static Napi::Object CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner,
                                    rdma_cm_id* cm_id);
 
@@ -56,6 +60,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   // Records what the new QP uses: every object is held alive and closes the QP first.
   void Adopt(const Napi::CallbackInfo& info, size_t first, Napi::Object pd_js, ibv_qp* qp, const InitFromJs& init);
 
+  // The limits posts are checked against, from the caps the provider allocated.
+  void SetLimits(Context* context);
   int Destroy(CloseMode mode) override;
   Napi::Value Modify(const Napi::CallbackInfo& info);
   Napi::Value Query(const Napi::CallbackInfo& info);

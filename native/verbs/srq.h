@@ -9,6 +9,7 @@
 
 namespace rdma {
 
+class Cq;
 class Pd;
 
 class Srq : public Napi::ObjectWrap<Srq>, public Resource, public Lifecycle<Srq> {
@@ -30,9 +31,11 @@ class Srq : public Napi::ObjectWrap<Srq>, public Resource, public Lifecycle<Srq>
   Napi::Value PostRecv(const Napi::CallbackInfo& info);
   Napi::Value Modify(const Napi::CallbackInfo& info);
   Napi::Value Query(const Napi::CallbackInfo& info);
+  Napi::Value SrqNum(const Napi::CallbackInfo& info);
 
   ibv_srq* srq_ = nullptr;
   Pd* pd_ = nullptr;
+  Cq* xrc_cq_ = nullptr;  // an XRC SRQ's CQ, which hands it its receive completions
   InFlight receives_;
   QueueLimits limits_;
 };

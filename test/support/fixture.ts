@@ -2,7 +2,9 @@
  * Shared set-up for device tests. There is no skipping here: a device test run without a device fails,
  * so a green run always means the tests talked to a real RDMA device.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 
 import { Access, createLoopbackPair, listDevices, openDevice, type Context, type LoopbackOptions, type LoopbackPair } from '../../lib';
 
@@ -33,3 +35,15 @@ export function pair(options: LoopbackOptions = {}): { context: Context; pair: L
 export const random = (size: number): Buffer => randomBytes(size);
 
 export const TIMEOUT = { timeoutMs: 30_000 };
+
+/** This process's objects in the kernel's RDMA resource tracking (`rdma -j resource show TYPE`), by type. */
+export function kernelObjects(): Record<'pd' | 'cq' | 'qp' | 'mr', number> {
+  const count = (type: string): number => {
+    const rows = JSON.parse(execFileSync('rdma', ['-j', 'resource', 'show', type], { encoding: 'utf8' })) as { pid?: number }[];
+    return rows.filter((row) => row.pid === process.pid).length;
+  };
+  return { pd: count('pd'), cq: count('cq'), qp: count('qp'), mr: count('mr') };
+}
+
+/** How many file descriptors this process has open. */
+export const openFds = (): number => readdirSync('/proc/self/fd').length;

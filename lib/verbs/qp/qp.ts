@@ -10,7 +10,9 @@ import type { MemoryRegion } from '../mr';
 import type { MemoryWindow } from '../mw';
 import { formatGid, isZeroGid, parseGid } from '../../core/gid';
 import type { NativeQp } from '../../native';
+import type { Context } from '../context';
 import type { ProtectionDomain } from '../pd';
+import type { XrcTargetQp } from '../xrcd';
 import { PreparedWorkRequests, ReceiveRing } from './prepared';
 import { Flow, type FlowAttributes } from '../flow';
 import type { SharedReceiveQueue } from '../srq';
@@ -28,6 +30,7 @@ export interface QpCaps {
 
 export interface QpInitAttributes extends Partial<QpCaps> {
   sendCq: CompletionQueue;
+  /** Default: sendCq. None for XRC_SEND (no receive queue). */
   recvCq?: CompletionQueue;
   /** Receive through this SRQ instead of the QP's own receive queue. */
   srq?: SharedReceiveQueue;
@@ -127,14 +130,15 @@ export interface ConnectOptions {
 export class QueuePair extends NativeObject<NativeQp> {
   readonly pd: ProtectionDomain;
   readonly sendCq: CompletionQueue;
-  readonly recvCq: CompletionQueue;
+  /** undefined for XRC_SEND: an XRC initiator has no receive queue. */
+  readonly recvCq: CompletionQueue | undefined;
   readonly srq: SharedReceiveQueue | undefined;
   #psn: number = randomInt(0, 1 << 24);
 
   readonly qpType: QpType;
 
   /** @internal Use pd.createQp() or cmId.createQp(). */
-  constructor(handle: NativeQp, qpType: QpType, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue, srq?: SharedReceiveQueue) {
+  constructor(handle: NativeQp, qpType: QpType, pd: ProtectionDomain, sendCq: CompletionQueue, recvCq: CompletionQueue | undefined, srq?: SharedReceiveQueue) {
     super(handle);
     this.qpType = qpType;
     this.pd = pd;
@@ -172,33 +176,15 @@ export class QueuePair extends NativeObject<NativeQp> {
 
   /** This side's connection information for the peer. */
   address(options: { portNum?: number; gidIndex?: number } = {}): QpAddress {
-    const context = this.pd.context;
-    const portNum = options.portNum ?? 1;
-    const port = context.queryPort(portNum);
-    const gidIndex = options.gidIndex ?? context.defaultGidIndex(portNum);
-    const entry = context.gidTable().find((e) => e.portNum === portNum && e.index === gidIndex);
-    return {
-      qpNum: this.qpNum,
-      psn: this.#psn,
-      lid: port.lid,
-      gid: entry?.gid ?? formatGid(new Uint8Array(16)),
-      mtu: mtuBytes(port.activeMtu),
-    };
+    return addressOf(this.pd.context, this.qpNum, this.#psn, options);
   }
 
-  /** Moves the QP from RESET (or INIT) through RTR to RTS towards `remote` (see transitions.ts). */
+  /**
+   * Moves the QP from RESET (or INIT) through RTR to RTS towards `remote` (see transitions.ts); an XRC
+   * target stops at RTR.
+   */
   connect(remote: QpAddress, options: ConnectOptions = {}): void {
-    const context = this.pd.context;
-    const portNum = options.portNum ?? 1;
-    const port = context.queryPort(portNum);
-    const mtu = Math.min(options.mtu ?? remote.mtu, remote.mtu, mtuBytes(port.activeMtu));
-    const dgid = parseGid(remote.gid);
-    // RoCE has no LIDs: the GRH (with the remote GID) is the address.
-    const global = port.linkLayer === LinkLayer.ETHERNET || !isZeroGid(dgid);
-    const grh = global ? { grh: { dgid, sgidIndex: options.gidIndex ?? context.defaultGidIndex(portNum), hopLimit: 1 } } : {};
-    const init = this.state === QpState.RESET ? { portNum, accessFlags: options.accessFlags } : undefined;
-    const path = { destQpNum: remote.qpNum, rqPsn: remote.psn, pathMtu: mtuEnum(mtu), ahAttr: { dlid: remote.lid, sl: options.sl ?? 0, portNum, ...grh } };
-    bringUp(this, this.qpType, init, this.#psn, path, options);
+    connectQp(this, this.pd.context, this.qpType, this.#psn, remote, options);
   }
 
   /** Posts a list of send work requests in one call. A rejected list throws RdmaError with `index`. */
@@ -246,6 +232,29 @@ export class QueuePair extends NativeObject<NativeQp> {
   createFlow(attributes: FlowAttributes): Flow {
     return new Flow(this.handle.createFlow(attributes), this);
   }
+}
+
+/** A QP's address for its peer (ibv_rc_pingpong's): its number and first PSN, with its port's LID, GID and MTU. */
+export function addressOf(context: Context, qpNum: number, psn: number, options: { portNum?: number; gidIndex?: number }): QpAddress {
+  const portNum = options.portNum ?? 1;
+  const port = context.queryPort(portNum);
+  const gidIndex = options.gidIndex ?? context.defaultGidIndex(portNum);
+  const entry = context.gidTable().find((e) => e.portNum === portNum && e.index === gidIndex);
+  return { qpNum, psn, lid: port.lid, gid: entry?.gid ?? formatGid(new Uint8Array(16)), mtu: mtuBytes(port.activeMtu) };
+}
+
+/** The bring-up towards `remote`: the path (GRH on RoCE), then transitions.ts for the type. */
+export function connectQp(qp: QueuePair | XrcTargetQp, context: Context, type: QpType, psn: number, remote: QpAddress, options: ConnectOptions): void {
+  const portNum = options.portNum ?? 1;
+  const port = context.queryPort(portNum);
+  const mtu = Math.min(options.mtu ?? remote.mtu, remote.mtu, mtuBytes(port.activeMtu));
+  const dgid = parseGid(remote.gid);
+  // RoCE has no LIDs: the GRH (with the remote GID) is the address.
+  const global = port.linkLayer === LinkLayer.ETHERNET || !isZeroGid(dgid);
+  const grh = global ? { grh: { dgid, sgidIndex: options.gidIndex ?? context.defaultGidIndex(portNum), hopLimit: 1 } } : {};
+  const init = qp.state === QpState.RESET ? { portNum, accessFlags: options.accessFlags } : undefined;
+  const path = { destQpNum: remote.qpNum, rqPsn: remote.psn, pathMtu: mtuEnum(mtu), ahAttr: { dlid: remote.lid, sl: options.sl ?? 0, portNum, ...grh } };
+  bringUp(qp, type, init, psn, path, options);
 }
 
 function mtuEnum(bytes: number): Mtu {

@@ -1,5 +1,5 @@
 /**
- * QP bring-up, RESET → INIT → RTR → RTS, for every QP type the binding has, in one place (as pyverbs keeps
+ * QP bring-up, RESET → INIT → RTR → RTS, for every QP type the binding has (RC, UC, UD, XRC), in one place (as pyverbs keeps
  * its per-type transitions together). Each type takes exactly the attributes the verbs spec requires of
  * it at each step: qp.connect(), the pingpong tools, the bench and the tests all come through here.
  */
@@ -39,8 +39,11 @@ interface Modifiable {
   modify(attributes: QpAttributes): void;
 }
 
+/** RC and both XRC halves take RC's attributes (ibv_xsrq_pingpong brings its XRC QPs up as RC ones). */
+const isReliable = (type: QpType): boolean => type === QpType.RC || type === QpType.XRC_SEND || type === QpType.XRC_RECV;
+
 const defaultAccess = (type: QpType): number =>
-  Access.LOCAL_WRITE | Access.REMOTE_WRITE | (type === QpType.RC ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
+  Access.LOCAL_WRITE | Access.REMOTE_WRITE | (isReliable(type) ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
 
 export function toInit(qp: Modifiable, type: QpType, init: InitAttributes): void {
   const common = { qpState: QpState.INIT, pkeyIndex: init.pkeyIndex ?? 0, portNum: init.portNum };
@@ -55,22 +58,22 @@ export function toRtr(qp: Modifiable, type: QpType, path?: PathAttributes, relia
   const { destQpNum, rqPsn, pathMtu, ahAttr } = path;
   qp.modify({
     qpState: QpState.RTR, destQpNum, rqPsn, pathMtu, ahAttr,
-    ...(type === QpType.RC ? { maxDestRdAtomic: reliable.maxDestRdAtomic ?? 1, minRnrTimer: reliable.minRnrTimer ?? 12 } : {}),
+    ...(isReliable(type) ? { maxDestRdAtomic: reliable.maxDestRdAtomic ?? 1, minRnrTimer: reliable.minRnrTimer ?? 12 } : {}),
   });
 }
 
 export function toRts(qp: Modifiable, type: QpType, sqPsn: number, reliable: ReliableAttributes = {}): void {
   qp.modify({
     qpState: QpState.RTS, sqPsn,
-    ...(type === QpType.RC
+    ...(isReliable(type)
       ? { timeout: reliable.timeout ?? 14, retryCnt: reliable.retryCnt ?? 7, rnrRetry: reliable.rnrRetry ?? 7, maxRdAtomic: reliable.maxRdAtomic ?? 1 }
       : {}),
   });
 }
 
-/** All three steps; `init` undefined when the QP is in INIT already. */
-export function bringUp(qp: Modifiable, type: QpType, init: InitAttributes | undefined, sqPsn: number, path?: PathAttributes, reliable: ReliableAttributes = {}): void {
+/** All three steps (an XRC target, which never sends, stops at RTR); `init` undefined when the QP is in INIT already. */
+export function bringUp(qp: Modifiable, type: QpType, init: InitAttributes | undefined, sqPsn: number, path?: PathAttributes, timers: ReliableAttributes = {}): void {
   if (init !== undefined) toInit(qp, type, init);
-  toRtr(qp, type, path, reliable);
-  toRts(qp, type, sqPsn, reliable);
+  toRtr(qp, type, path, timers);
+  if (type !== QpType.XRC_RECV) toRts(qp, type, sqPsn, timers);
 }

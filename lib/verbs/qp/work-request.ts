@@ -37,6 +37,8 @@ export interface SendWorkRequest {
   invalidateRkey?: number;
   /** UD QPs: where the datagram goes. */
   ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
+  /** XRC_SEND QPs: the XRC SRQ (its srqNum) at the target that receives the request. */
+  xrc?: { remoteSrqn: number };
   /** BIND_MW (type-2 windows): the window, its new rkey (mw.nextRkey()) and the part of `mr` it exposes. */
   bind?: { mw: MemoryWindow; rkey: number; mr: MemoryRegion; offset?: number; length?: number; access?: number };
 }
@@ -83,6 +85,7 @@ export function toNativeSendWr(wr: SendWorkRequest): NativeSendWr {
     ah: wr.ud?.ah.handle,
     remoteQpn: wr.ud?.remoteQpn,
     remoteQkey: wr.ud?.remoteQkey,
+    remoteSrqn: wr.xrc?.remoteSrqn,
     bind: wr.bind && { ...wr.bind, mw: wr.bind.mw.handle, ...wr.bind.mr.nativeRange(wr.bind.offset, wr.bind.length) },
   };
 }
