@@ -11,6 +11,7 @@ import { listDevices } from '../verbs/device';
 import { printDevices, runDemo } from './demo';
 import { jobsMain, killMain, runMain } from './jobs';
 import { runTests } from '../harness/test-runner';
+import { rxeMain } from './rxe';
 import { rcPingpong } from '../tools/rc-pingpong';
 import { rping } from '../tools/rping';
 import { srqPingpong } from '../tools/srq-pingpong';
@@ -36,6 +37,8 @@ const usage = `usage: rdma-node <command>
                         (rdma-node run --help); across hosts use mpirun or srun
   jobs [--json]         the running jobs of this user and their processes
   kill [-s SIGNAL] JOB  end a job (or send SIGNAL to every process of it)
+  rxe add NETDEV [--name NAME] | del NAME | list [--json]
+                        Soft-RoCE devices, as rdma link add/delete/show do (rdma-node rxe --help)
   vm [options] -- CMD   run CMD inside a throwaway qemu VM with a Soft-RoCE device (rdma-node vm --help);
                         --hosts 2 runs it in two VMs linked to each other
 
@@ -79,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
       return setup();
     case 'vm':
       return vmMain(rest);
+    case 'rxe':
+      return rxeMain(rest);
     case 'run':
       return runMain(rest);
     case 'jobs':

@@ -172,4 +172,23 @@ export interface NativeVerbsFunctions {
   listDevices(): NativeDeviceInfo[];
   openContext(name: string): NativeContext;
   addressOf(buffer: ArrayBuffer, offset: number): bigint;
+  /** RDMA_NLDEV_CMD_NEWLINK; returns the device's name (the first free `<type>N` when none is given). */
+  rdmaLinkAdd(name: string | undefined, netdev: string, type: string): string;
+  /** RDMA_NLDEV_CMD_DELLINK of the device with that name. */
+  rdmaLinkDelete(name: string): void;
+  /** Every port of every RDMA device, from the kernel's RDMA netlink. */
+  rdmaLinkList(): NativeRdmaLink[];
+}
+
+/** One port of an RDMA device, as the kernel's RDMA netlink reports it (a line of `rdma link show`). */
+export interface NativeRdmaLink {
+  name: string;
+  index: number;
+  port: number;
+  nodeGuid: bigint;
+  protocol?: string;
+  state: number;
+  physicalState: number;
+  netdev?: string;
+  netdevIndex?: number;
 }

@@ -6,6 +6,7 @@
 
 #include "addon/addon.h"
 #include "addon/errors.h"
+#include "addon/rdma_link.h"
 #include "cm/cm.h"
 #include "memory/alloc.h"
 #include "memory/cma.h"
@@ -90,6 +91,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pmixInit", Napi::Function::New(env, PmixClient::Init, "pmixInit"));
   exports.Set("createCollectiveEngine", Napi::Function::New(env, CollectiveEngine::Create, "createCollectiveEngine"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
+  exports.Set("rdmaLinkAdd", Napi::Function::New(env, RdmaLinkAdd, "rdmaLinkAdd"));
+  exports.Set("rdmaLinkDelete", Napi::Function::New(env, RdmaLinkDelete, "rdmaLinkDelete"));
+  exports.Set("rdmaLinkList", Napi::Function::New(env, RdmaLinkList, "rdmaLinkList"));
   exports.Set("testing", TestingExports(env));
   return exports;
 }

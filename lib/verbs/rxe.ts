@@ -1,0 +1,57 @@
+/**
+ * Soft-RoCE (rdma_rxe) devices added and deleted over the kernel's RDMA netlink, as iproute2's
+ * `rdma link add NAME type rxe netdev NETDEV` and `rdma link delete NAME` do, and every RDMA port listed
+ * as `rdma link show` lists them. Adding and deleting need CAP_NET_ADMIN.
+ */
+import { PortState } from './constants';
+import { formatGuid } from '../core/gid';
+import { native } from '../native';
+
+/** One port of an RDMA device. */
+export interface RdmaLink {
+  /** The RDMA device, e.g. 'rxe0'. */
+  name: string;
+  /** The kernel's index of the device (what ibv_get_device_index says). */
+  index: number;
+  port: number;
+  /** As ibv_devices prints it. */
+  nodeGuid: string;
+  /** 'roce', 'ib', 'iw'... when the kernel says. */
+  protocol?: string;
+  state: PortState;
+  /** As `rdma link show` prints it: 'ACTIVE', 'DOWN'... */
+  stateName: string;
+  physicalState: number;
+  /** As `rdma link show` prints it: 'LINK_UP', 'DISABLED'... */
+  physicalStateName: string;
+  /** The network device the port is bound to (RoCE and iWARP). */
+  netdev?: string;
+  netdevIndex?: number;
+}
+
+// iproute2's names (rdma/link.c), index = IBTA PortPhysicalState.
+const physicalStates = ['NOP', 'SLEEP', 'POLLING', 'DISABLED', 'ARMED', 'LINK_UP', 'LINK_ERROR_RECOVER', 'PHY_TEST', 'UNKNOWN', 'OPA_OFFLINE', 'UNKNOWN', 'OPA_TEST'];
+
+/**
+ * Adds a Soft-RoCE device on the network device `netdev`; returns its name: `name`, or the first free
+ * `rxeN` (the names rdma_rxe gives its own devices).
+ */
+export function addRxe(netdev: string, options: { name?: string } = {}): string {
+  const { name } = options;
+  return native.rdmaLinkAdd(name, netdev, 'rxe');
+}
+
+/** Deletes the device `name` (any the kernel lets netlink delete: rxe, siw). RdmaError ENODEV when there is none. */
+export function deleteRxe(name: string): void {
+  native.rdmaLinkDelete(name);
+}
+
+/** Every port of every RDMA device, with the netdev it is bound to. */
+export function listRdmaLinks(): RdmaLink[] {
+  return native.rdmaLinkList().map((link) => ({
+    ...link,
+    nodeGuid: formatGuid(link.nodeGuid),
+    stateName: PortState[link.state] ?? 'UNKNOWN',
+    physicalStateName: physicalStates[link.physicalState] ?? 'UNKNOWN',
+  }));
+}
