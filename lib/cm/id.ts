@@ -220,11 +220,14 @@ export class CmId extends NativeEmitter<NativeCmId> {
 
   /**
    * A QP owned by this ID (the CM moves it through its states); `pd` must come from `this.context`.
-   * UDP IDs get UD QPs, the others RC, unless `qpType` says otherwise.
+   * UDP IDs get UD QPs, the others RC, unless `qpType` says otherwise. An XRC initiator (XRC_SEND, on an
+   * RDMA_PS_IB ID, as rdma_xclient makes it) has no receive CQ; the peer's XRC SRQ number travels in the
+   * private data of its accept.
    */
   createQp(pd: ProtectionDomain, attributes: QpInitAttributes): QueuePair {
-    const { sendCq, recvCq = sendCq, srq, qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC, ...rest } = attributes;
-    const handle = this.handle.createQp(pd.handle, sendCq.handle, recvCq.handle, { ...rest, qpType, srq: srq?.handle });
+    const { qpType = this.portSpace === PortSpace.UDP ? QpType.UD : QpType.RC } = attributes;
+    const { sendCq, recvCq = qpType === QpType.XRC_SEND ? undefined : sendCq, srq, ...rest } = attributes;
+    const handle = this.handle.createQp(pd.handle, sendCq.handle, recvCq?.handle, { ...rest, qpType, srq: srq?.handle });
     return new QueuePair(handle, qpType, pd, sendCq, recvCq, srq);
   }
 

@@ -41,7 +41,7 @@ export interface NativeCmId extends NativeResource {
   accept(param: NativeConnParam): void;
   reject(privateData?: Uint8Array): void;
   disconnect(): void;
-  createQp(pd: NativePd, sendCq: NativeCq, recvCq: NativeCq, attributes: NativeQpInitAttr): NativeQp;
+  createQp(pd: NativePd, sendCq: NativeCq, recvCq: NativeCq | undefined, attributes: NativeQpInitAttr): NativeQp;
   joinMulticast(address: string): void;
   leaveMulticast(address: string): void;
   setReuseAddr(reuse: boolean): void;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 
-import { CmEventType, CmId, PortSpace, QpState, UD_GRH_BYTES, WrOpcode, type CmEvent, type RdmaError } from '../../lib';
+import { CmEventType, CmId, PortSpace, QpState, QpType, UD_GRH_BYTES, WrOpcode, type CmEvent, type RdmaError } from '../../lib';
 import { TIMEOUT } from '../support/fixture';
 
 const HOST = process.env.RDMA_NODE_TEST_IP ?? '10.0.2.15';
@@ -166,5 +166,23 @@ test('multicast: join, send to the group, receive on a member, leave', async () 
   for (const member of members) {
     member.id.leaveMulticast(group);
     member.id.close();
+  }
+});
+
+test('XRC over rdmacm (rdma_xclient\'s side): an XRC_SEND QP on an RDMA_PS_IB ID is EOPNOTSUPP on rxe, and the ID stays usable', async () => {
+  const id = CmId.create(PortSpace.IB);
+  try {
+    await id.resolveAddr(HOST, nextPort++);
+    const context = id.context!;
+    const pd = context.allocPd();
+    const cq = context.createCq(16);
+    assert.throws(() => id.createQp(pd, { qpType: QpType.XRC_SEND, sendCq: cq }), (e: RdmaError) => e.verb === 'rdma_create_qp' && e.code === 'EOPNOTSUPP');
+    assert.throws(() => id.createQp(pd, { qpType: QpType.XRC_SEND, sendCq: cq, recvCq: cq }), /no receive CQ or SRQ/);
+    const qp = id.createQp(pd, { sendCq: cq });
+    assert.equal(qp.qpType, QpType.RC);
+    assert.equal(qp.state, QpState.INIT);
+  } finally {
+    id.context?.close();
+    id.close();
   }
 });
