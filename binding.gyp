@@ -25,7 +25,7 @@
       "dependencies": ["rdma_core"],
       "sources": [
         "native/addon/addon.cc", "native/addon/args.cc", "native/addon/errors.cc", "native/addon/fields.cc", "native/addon/keys.cc", "native/addon/poller.cc", "native/addon/resource.cc", "native/addon/rdma_link.cc",
-        "native/verbs/ah.cc", "native/verbs/completion_channel.cc", "native/verbs/context.cc", "native/verbs/cq.cc", "native/verbs/device_list.cc", "native/verbs/flow.cc", "native/verbs/xrcd.cc",
+        "native/verbs/ah.cc", "native/verbs/completion_channel.cc", "native/verbs/context.cc", "native/verbs/cq.cc", "native/verbs/device_list.cc", "native/verbs/flow.cc", "native/verbs/flow_counters.cc", "native/verbs/xrcd.cc",
         "native/verbs/mr.cc", "native/verbs/mw.cc", "native/verbs/pd.cc", "native/verbs/post.cc", "native/verbs/prepared.cc",
         "native/verbs/qp.cc", "native/verbs/qp_attr.cc", "native/verbs/srq.cc",
         "native/cm/cm_channel.cc", "native/cm/cm_id.cc",

@@ -16,7 +16,7 @@ export { odpMissing, type OdpTransport } from './verbs/odp';
 export { ProtectionDomain } from './verbs/pd';
 export { PreparedWorkRequests, ReceiveRing } from './verbs/qp/prepared';
 export { CrossingCounter } from './native/crossings';
-export { Flow, FlowFlags, FlowType, type FlowAttributes, type FlowSpec } from './verbs/flow';
+export { Flow, FlowCounters, FlowFlags, FlowType, type FlowAttributes, type FlowSpec } from './verbs/flow';
 export { XrcDomain, XrcTargetQp, type XrcdOptions } from './verbs/xrcd';
 export * from './verbs/qp/qp';
 export {

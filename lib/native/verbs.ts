@@ -34,6 +34,7 @@ export interface NativeContext extends NativeResource {
   queryGidTable(): NativeGidEntry[];
   allocPd(): NativePd;
   openXrcd(fd: number, oflags: number): NativeXrcd;
+  createFlowCounters(): NativeFlowCounters;
   createCompletionChannel(): NativeCompletionChannel;
   createCq(cqe: number, channel: NativeCompletionChannel | null, compVector: number): NativeCq;
   watchAsyncEvents(listener: ((event: NativeAsyncEvent) => void) | null): void;
@@ -57,6 +58,11 @@ export interface NativeSrq extends NativeResource {
   modify(attributes: { maxWr?: number; srqLimit?: number }): void;
   query(): { maxWr: number; maxSge: number; srqLimit: number };
   readonly srqNum: number;
+}
+
+export interface NativeFlowCounters extends NativeResource {
+  attach(description: number, index: number): void;
+  read(preferCached: boolean): BigUint64Array;
 }
 
 export interface NativeXrcd extends NativeResource {

@@ -7,6 +7,7 @@ import { AsyncEventType, GidType, enumName } from './constants';
 import { CompletionChannel, CompletionQueue } from './cq';
 import { rdmaError } from '../core/errors';
 import { formatGid, gidIpv4 } from '../core/gid';
+import { FlowCounters } from './flow';
 import type { NativeAsyncEvent, NativeContext } from '../native';
 import { ProtectionDomain } from './pd';
 import type { QueuePair } from './qp/qp';
@@ -128,6 +129,11 @@ export class Context extends NativeEmitter<NativeContext> {
     if (!this.supports(feature)) {
       throw rdmaError('ibv_query_device', 'EOPNOTSUPP', `${this.name} has no ${feature} (IBV_DEVICE_${featureFlags[feature]})`);
     }
+  }
+
+  /** Counters for flow rules' count actions (ibv_create_counters); RdmaError EOPNOTSUPP where the provider has none (rxe). */
+  createFlowCounters(): FlowCounters {
+    return new FlowCounters(this.handle.createFlowCounters(), this);
   }
 
   /**

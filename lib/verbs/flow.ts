@@ -4,7 +4,8 @@
  * are given in host order and packed in network order, as the headers carry them; a zero mask field
  * matches anything. Devices without it (rxe, siw) refuse with RdmaError EOPNOTSUPP.
  */
-import type { NativeFlow } from '../native';
+import type { Context } from './context';
+import type { NativeFlow, NativeFlowCounters } from '../native';
 import type { QueuePair } from './qp/qp';
 import { NativeObject } from '../native/wrapper';
 
@@ -42,7 +43,9 @@ export type FlowSpec =
   | Header<'esp', EspFilter>
   /** Mark matching packets with a tag the completion reports. */
   | { type: 'tag'; tagId: number }
-  | { type: 'drop' };
+  | { type: 'drop' }
+  /** Count matching packets and bytes in `counters` (define their indexes with attach() first). */
+  | { type: 'count'; counters: FlowCounters };
 
 export interface FlowAttributes {
   type?: FlowType;
@@ -51,6 +54,47 @@ export interface FlowAttributes {
   port?: number;
   flags?: number;
   specs: FlowSpec[];
+}
+
+/** What a counter index counts (enum ibv_counter_description). */
+const counterDescriptions = { packets: 0, bytes: 1 } as const;
+
+/**
+ * Flow counters (ibv_counters): define what each index counts with attach(), name them in a rule's
+ * `count` spec, read() them. Devices without (rxe, siw) refuse to make them with RdmaError EOPNOTSUPP.
+ * close(): also removes the flows counting into them.
+ */
+export class FlowCounters extends NativeObject<NativeFlowCounters> {
+  readonly context: Context;
+
+  /** @internal Use context.createFlowCounters(). */
+  constructor(handle: NativeFlowCounters, context: Context) {
+    super(handle, false);
+    this.context = context;
+  }
+
+  /** Counter `index` counts `what` of the flows that use these counters (ibv_attach_counters_point_flow, before they exist). */
+  attach(what: keyof typeof counterDescriptions, index: number): void {
+    const description = counterDescriptions[what];
+    if (description === undefined) throw new TypeError(`a counter counts one of ${Object.keys(counterDescriptions).join(', ')}`);
+    this.handle.attach(description, index);
+  }
+
+  /** Every attached counter, by index (ibv_read_counters; `preferCached`: a cached value will do). */
+  read(options: { preferCached?: boolean } = {}): BigUint64Array {
+    return this.handle.read(options.preferCached ?? false);
+  }
+}
+
+/** The rule as the native side reads it: counters by their native object. */
+export function toNativeFlowAttributes(attributes: FlowAttributes): object {
+  if (typeof attributes !== 'object' || attributes === null || !Array.isArray(attributes.specs)) return attributes;
+  const specs = attributes.specs.map((spec) => {
+    if (spec?.type !== 'count') return spec;
+    if (!(spec.counters instanceof FlowCounters)) throw new TypeError('a count spec needs counters made by context.createFlowCounters()');
+    return { type: 'count', counters: spec.counters.handle };
+  });
+  return { ...attributes, specs };
 }
 
 /** A flow rule steering packets to its QP; close() removes it (closing the QP does too). */

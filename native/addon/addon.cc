@@ -20,6 +20,7 @@
 #include "verbs/context.h"
 #include "verbs/cq.h"
 #include "verbs/flow.h"
+#include "verbs/flow_counters.h"
 #include "verbs/mr.h"
 #include "verbs/mw.h"
 #include "verbs/pd.h"
@@ -72,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->collective_engine_class = Napi::Persistent(CollectiveEngine::Define(env));
   data->prepared_class = Napi::Persistent(PreparedWorkRequests::Define(env));
   data->flow_class = Napi::Persistent(Flow::Define(env));
+  data->flow_counters_class = Napi::Persistent(FlowCounters::Define(env));
   data->xrcd_class = Napi::Persistent(Xrcd::Define(env));
   napi_add_env_cleanup_hook(env, CloseAll, data);
 

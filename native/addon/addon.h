@@ -35,7 +35,7 @@ struct MemoryRegistry {
 struct AddonData {
   Napi::FunctionReference error_class;
   Napi::FunctionReference context_class, pd_class, mr_class, completion_channel_class, cq_class, qp_class, ah_class, srq_class,
-      mw_class, cm_channel_class, cm_id_class, prepared_class, flow_class, xrcd_class;
+      mw_class, cm_channel_class, cm_id_class, prepared_class, flow_class, flow_counters_class, xrcd_class;
   std::shared_ptr<LiveSet> live = std::make_shared<LiveSet>();
   // Contexts of devices librdmacm opened (cmId.context), one wrapper per ibv_context.
   std::shared_ptr<std::unordered_map<ibv_context*, Context*>> borrowed_contexts =

@@ -10,6 +10,7 @@
 #include "addon/fields.h"
 #include "verbs/completion_channel.h"
 #include "verbs/cq.h"
+#include "verbs/flow_counters.h"
 #include "verbs/mw.h"
 #include "verbs/pd.h"
 #include "verbs/qp.h"
@@ -25,6 +26,7 @@ Napi::Function Context::Define(Napi::Env env) {
                       InstanceMethod<&Context::QueryGidTable>("queryGidTable"),
                       InstanceMethod<&Context::AllocPd>("allocPd"),
                       InstanceMethod<&Context::OpenXrcd>("openXrcd"),
+                      InstanceMethod<&Context::CreateFlowCounters>("createFlowCounters"),
                       InstanceMethod<&Context::CreateCompletionChannel>("createCompletionChannel"),
                       InstanceMethod<&Context::CreateCq>("createCq"),
                       InstanceMethod<&Context::WatchAsyncEvents>("watchAsyncEvents"),
@@ -221,6 +223,11 @@ Napi::Value Context::AllocPd(const Napi::CallbackInfo& info) {
 Napi::Value Context::OpenXrcd(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Xrcd::Open(info, Value(), this);
+}
+
+Napi::Value Context::CreateFlowCounters(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return FlowCounters::Create(info, Value(), this);
 }
 
 Napi::Value Context::CreateCompletionChannel(const Napi::CallbackInfo& info) {

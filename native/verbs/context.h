@@ -43,6 +43,7 @@ class Context : public Napi::ObjectWrap<Context>, public Resource, public Lifecy
   Napi::Value QueryGidTable(const Napi::CallbackInfo& info);
   Napi::Value AllocPd(const Napi::CallbackInfo& info);
   Napi::Value OpenXrcd(const Napi::CallbackInfo& info);
+  Napi::Value CreateFlowCounters(const Napi::CallbackInfo& info);
   Napi::Value CreateCompletionChannel(const Napi::CallbackInfo& info);
   Napi::Value CreateCq(const Napi::CallbackInfo& info);
   Napi::Value WatchAsyncEvents(const Napi::CallbackInfo& info);

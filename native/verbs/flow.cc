@@ -7,6 +7,7 @@
 #include <string>
 
 #include "addon/args.h"
+#include "verbs/flow_counters.h"
 #include "verbs/qp.h"
 
 namespace rdma {
@@ -118,7 +119,7 @@ void Esp(Napi::Object f, ibv_flow_esp_filter* out) {
   out->seq = Be32(f, "seq");
 }
 
-void PackSpec(Napi::Object js, std::vector<uint8_t>* out) {
+void PackSpec(Napi::Object js, std::vector<uint8_t>* out, std::vector<CountersUse>* counters) {
   Napi::Env env = js.Env();
   Napi::Value type_js = js.Get("type");
   std::string type = type_js.IsString() ? type_js.As<Napi::String>().Utf8Value() : "";
@@ -145,12 +146,19 @@ void PackSpec(Napi::Object js, std::vector<uint8_t>* out) {
     Append<ibv_flow_spec_action_drop>(out, IBV_FLOW_SPEC_ACTION_DROP);
     return;
   }
-  ThrowType(env, "spec.type must be eth, ipv4, ipv4-ext, ipv6, tcp, udp, vxlan, gre, mpls, esp, tag or drop");
+  if (type == "count") {
+    Napi::Value named = js.Get("counters");
+    size_t at = out->size() + offsetof(ibv_flow_spec_counter_action, counters);
+    Append<ibv_flow_spec_counter_action>(out, IBV_FLOW_SPEC_ACTION_COUNT);
+    counters->push_back({at, named});
+    return;
+  }
+  ThrowType(env, "spec.type must be eth, ipv4, ipv4-ext, ipv6, tcp, udp, vxlan, gre, mpls, esp, tag, drop or count");
 }
 
 }  // namespace
 
-std::vector<uint64_t> PackFlowAttr(Napi::Value attributes) {
+std::vector<uint64_t> PackFlowAttr(Napi::Value attributes, std::vector<CountersUse>* counters) {
   Napi::Env env = attributes.Env();
   Napi::Object js = ToObject(attributes, "attributes");
   ibv_flow_attr attr = {};
@@ -161,7 +169,7 @@ std::vector<uint64_t> PackFlowAttr(Napi::Value attributes) {
   Napi::Value specs_js = js.Get("specs");
   Napi::Array specs = specs_js.IsUndefined() ? Napi::Array::New(env) : ToList(specs_js, "specs", UINT8_MAX, "flow rule");
   std::vector<uint8_t> packed(sizeof(ibv_flow_attr));
-  for (uint32_t i = 0; i < specs.Length(); i++) PackSpec(ToObject(specs.Get(i), "spec"), &packed);
+  for (uint32_t i = 0; i < specs.Length(); i++) PackSpec(ToObject(specs.Get(i), "spec"), &packed, counters);
   if (packed.size() > UINT16_MAX) ThrowRange(env, "the flow rule is too large");
   attr.num_of_specs = static_cast<uint8_t>(specs.Length());
   attr.size = static_cast<uint16_t>(packed.size());
@@ -171,8 +179,10 @@ std::vector<uint64_t> PackFlowAttr(Napi::Value attributes) {
   return aligned;
 }
 
+// The counters of a count action are left null here: only their place in the layout is tested.
 Napi::Value PackFlow(const Napi::CallbackInfo& info) {
-  std::vector<uint64_t> packed = PackFlowAttr(info[0]);
+  std::vector<CountersUse> counters;
+  std::vector<uint64_t> packed = PackFlowAttr(info[0], &counters);
   auto* attr = reinterpret_cast<const ibv_flow_attr*>(packed.data());
   return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(packed.data()), attr->size);
 }
@@ -188,8 +198,17 @@ Flow::Flow(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Flow>(info), Resou
 
 Napi::Object Flow::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp) {
   Napi::Env env = info.Env();
-  std::vector<uint64_t> packed = PackFlowAttr(info[0]);
+  std::vector<CountersUse> uses;
+  std::vector<uint64_t> packed = PackFlowAttr(info[0], &uses);
   qp->CheckOpen(env);  // reading the rule may have run JS
+  std::vector<FlowCounters*> counters;
+  for (const CountersUse& use : uses) {
+    FlowCounters* named = UnwrapOpen<FlowCounters>(use.counters, "counters");
+    if (named->handle()->context != qp->handle()->context) ThrowType(env, "the counters and the QP must belong to the same context");
+    ibv_counters* handle = named->handle();
+    std::memcpy(reinterpret_cast<uint8_t*>(packed.data()) + use.offset, &handle, sizeof(handle));
+    counters.push_back(named);
+  }
   ibv_flow* flow = ibv_create_flow(qp->handle(), reinterpret_cast<ibv_flow_attr*>(packed.data()));
   // Providers without flow steering leave errno as their dummy op sets it (EOPNOTSUPP).
   if (flow == nullptr) ThrowVerb(env, "ibv_create_flow", errno != 0 ? errno : EOPNOTSUPP);
@@ -197,6 +216,7 @@ Napi::Object Flow::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp
   Flow* self = Unwrap(object);
   self->flow_ = flow;
   self->DependOn(qp_js, qp);
+  for (size_t i = 0; i < counters.size(); i++) self->DependOn(uses[i].counters.As<Napi::Object>(), counters[i]);
   return object;
 }
 

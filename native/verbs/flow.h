@@ -5,6 +5,7 @@
 #include <infiniband/verbs.h>
 #include <napi.h>
 
+#include <cstddef>
 #include <vector>
 
 #include "addon/resource.h"
@@ -13,9 +14,16 @@ namespace rdma {
 
 class Qp;
 
-// {type, priority, port, flags, specs: [{type, inner, value, mask} | {type: 'tag', tagId} | {type: 'drop'}]}
-// → the bytes ibv_create_flow takes (8-byte aligned storage).
-std::vector<uint64_t> PackFlowAttr(Napi::Value attributes);
+// A count action's counters: where their pointer goes in the packed rule, and the object named, resolved
+// only once every argument has been read.
+struct CountersUse {
+  size_t offset;
+  Napi::Value counters;
+};
+
+// {type, priority, port, flags, specs: [{type, inner, value, mask} | {type: 'tag', tagId} | {type: 'drop'} |
+// {type: 'count', counters}]} → the bytes ibv_create_flow takes (8-byte aligned storage).
+std::vector<uint64_t> PackFlowAttr(Napi::Value attributes, std::vector<CountersUse>* counters);
 
 class Flow : public Napi::ObjectWrap<Flow>, public Resource, public Lifecycle<Flow> {
  public:

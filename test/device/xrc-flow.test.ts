@@ -109,3 +109,11 @@ test('flow steering: every rule is EOPNOTSUPP from ibv_create_flow; a malformed 
     assert.throws(() => qps[0].createFlow({ specs: [{ type: 'nope' } as never] }), /spec.type must be/);
   });
 });
+
+test('flow counters: EOPNOTSUPP from ibv_create_counters; a count spec must name counters', async () => {
+  await unaffected(({ context, qps }) => {
+    assert.throws(() => context.createFlowCounters(), unsupported('ibv_create_counters'));
+    assert.throws(() => qps[0].createFlow({ specs: [{ type: 'count', counters: {} as never }] }), /count spec needs counters/);
+    assert.throws(() => qps[0].handle.createFlow({ specs: [{ type: 'count', counters: qps[0].handle }] }), TypeError);
+  });
+});

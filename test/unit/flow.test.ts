@@ -33,6 +33,7 @@ struct rule {
   struct ibv_flow_spec_esp esp;
   struct ibv_flow_spec_action_tag tag;
   struct ibv_flow_spec_action_drop drop;
+  struct ibv_flow_spec_counter_action count;
 } __attribute__((packed));
 
 int main(void) {
@@ -41,7 +42,7 @@ int main(void) {
   r.attr.type = IBV_FLOW_ATTR_SNIFFER;
   r.attr.size = sizeof(r);
   r.attr.priority = 3;
-  r.attr.num_of_specs = 12;
+  r.attr.num_of_specs = 13;
   r.attr.port = 2;
   r.attr.flags = IBV_FLOW_ATTR_FLAGS_DONT_TRAP;
   r.eth.type = IBV_FLOW_SPEC_ETH; r.eth.size = sizeof(r.eth);
@@ -72,6 +73,7 @@ int main(void) {
   r.esp.val.spi = htonl(0x1000); r.esp.mask.spi = htonl(0xffffffff); r.esp.val.seq = htonl(7);
   r.tag.type = IBV_FLOW_SPEC_ACTION_TAG; r.tag.size = sizeof(r.tag); r.tag.tag_id = 0x42;
   r.drop.type = IBV_FLOW_SPEC_ACTION_DROP; r.drop.size = sizeof(r.drop);
+  r.count.type = IBV_FLOW_SPEC_ACTION_COUNT; r.count.size = sizeof(r.count); /* counters: filled in at ibv_create_flow */
   const unsigned char *p = (const unsigned char *)&r;
   for (size_t i = 0; i < sizeof(r); i++) printf("%02x", p[i]);
   return 0;
@@ -96,6 +98,7 @@ const rule: FlowAttributes = {
     { type: 'esp', value: { spi: 0x1000, seq: 7 }, mask: { spi: 0xffffffff } },
     { type: 'tag', tagId: 0x42 },
     { type: 'drop' },
+    { type: 'count', counters: {} as never },
   ],
 };
 

@@ -14,7 +14,7 @@ import type { Context } from '../context';
 import type { ProtectionDomain } from '../pd';
 import type { XrcTargetQp } from '../xrcd';
 import { PreparedWorkRequests, ReceiveRing } from './prepared';
-import { Flow, type FlowAttributes } from '../flow';
+import { Flow, toNativeFlowAttributes, type FlowAttributes } from '../flow';
 import type { SharedReceiveQueue } from '../srq';
 import { toNativeRecvWr, toNativeSendWr, type RecvWorkRequest, type SendWorkRequest } from './work-request';
 import { NativeObject } from '../../native/wrapper';
@@ -230,7 +230,7 @@ export class QueuePair extends NativeObject<NativeQp> {
    * RdmaError EOPNOTSUPP on devices without flow steering (rxe, siw).
    */
   createFlow(attributes: FlowAttributes): Flow {
-    return new Flow(this.handle.createFlow(attributes), this);
+    return new Flow(this.handle.createFlow(toNativeFlowAttributes(attributes)), this);
   }
 }
 
