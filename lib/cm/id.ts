@@ -14,6 +14,7 @@ import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type
 import type { ProtectionDomain } from '../verbs/pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from '../verbs/qp/qp';
 import { NativeEmitter, wrapperOf } from '../native/wrapper';
+import { XrcDomain, XrcTargetQp } from '../verbs/xrcd';
 
 /** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
  * resources, initiator depth, flow control, retry and RNR retry counts. */
@@ -229,6 +230,15 @@ export class CmId extends NativeEmitter<NativeCmId> {
     const { sendCq, recvCq = qpType === QpType.XRC_SEND ? undefined : sendCq, srq, ...rest } = attributes;
     const handle = this.handle.createQp(pd.handle, sendCq.handle, recvCq?.handle, { ...rest, qpType, srq: srq?.handle });
     return new QueuePair(handle, qpType, pd, sendCq, recvCq, srq);
+  }
+
+  /**
+   * An XRC target QP on `xrcd` owned by this ID (rdma_xserver's QP, on an RDMA_PS_IB ID); the accept's
+   * private data tells the initiator the number of the XRC SRQ to send to.
+   */
+  createXrcTargetQp(xrcd: XrcDomain): XrcTargetQp {
+    if (!(xrcd instanceof XrcDomain)) throw new TypeError('xrcd must be an XrcDomain made by context.openXrcd()');
+    return new XrcTargetQp(this.handle.createXrcTargetQp(xrcd.handle), xrcd);
   }
 
   /** Destroys the ID (and its QP); a pending operation rejects with ECANCELED. Idempotent. */

@@ -1,6 +1,6 @@
 /** The connection manager (native/cm): librdmacm ids and their event channel. */
 import type { NativeResource } from './resource';
-import type { NativeContext, NativeCq, NativePd, NativeQp, NativeQpInitAttr } from './verbs';
+import type { NativeContext, NativeCq, NativePd, NativeQp, NativeQpInitAttr, NativeXrcd } from './verbs';
 
 export interface NativeConnParam {
   privateData?: Uint8Array;
@@ -42,6 +42,7 @@ export interface NativeCmId extends NativeResource {
   reject(privateData?: Uint8Array): void;
   disconnect(): void;
   createQp(pd: NativePd, sendCq: NativeCq, recvCq: NativeCq | undefined, attributes: NativeQpInitAttr): NativeQp;
+  createXrcTargetQp(xrcd: NativeXrcd): NativeQp;
   joinMulticast(address: string): void;
   leaveMulticast(address: string): void;
   setReuseAddr(reuse: boolean): void;

@@ -60,6 +60,7 @@ class CmId : public Napi::ObjectWrap<CmId>, public Resource, public Lifecycle<Cm
   Napi::Value Reject(const Napi::CallbackInfo& info);
   Napi::Value Disconnect(const Napi::CallbackInfo& info);
   Napi::Value CreateQp(const Napi::CallbackInfo& info);
+  Napi::Value CreateXrcTargetQp(const Napi::CallbackInfo& info);
   Napi::Value JoinMulticast(const Napi::CallbackInfo& info);
   Napi::Value LeaveMulticast(const Napi::CallbackInfo& info);
   Napi::Value SetReuseAddr(const Napi::CallbackInfo& info);

@@ -19,7 +19,8 @@ Napi::Function CmId::Define(Napi::Env env) {
                       InstanceMethod<&CmId::ResolveRoute>("resolveRoute"), InstanceMethod<&CmId::Listen>("listen"),
                       InstanceMethod<&CmId::Connect>("connect"), InstanceMethod<&CmId::Accept>("accept"),
                       InstanceMethod<&CmId::Reject>("reject"), InstanceMethod<&CmId::Disconnect>("disconnect"),
-                      InstanceMethod<&CmId::CreateQp>("createQp"), InstanceMethod<&CmId::JoinMulticast>("joinMulticast"),
+                      InstanceMethod<&CmId::CreateQp>("createQp"), InstanceMethod<&CmId::CreateXrcTargetQp>("createXrcTargetQp"),
+                      InstanceMethod<&CmId::JoinMulticast>("joinMulticast"),
                       InstanceMethod<&CmId::LeaveMulticast>("leaveMulticast"),
                       InstanceMethod<&CmId::SetReuseAddr>("setReuseAddr"), InstanceAccessor<&CmId::Context>("context"),
                       InstanceAccessor<&CmId::PortNum>("portNum"), InstanceAccessor<&CmId::LocalAddress>("localAddress"),
@@ -216,6 +217,11 @@ Napi::Value CmId::Disconnect(const Napi::CallbackInfo& info) {
 Napi::Value CmId::CreateQp(const Napi::CallbackInfo& info) {
   CheckOpen(info.Env());
   return Qp::CreateOnCmId(info, Value(), this, id_);
+}
+
+Napi::Value CmId::CreateXrcTargetQp(const Napi::CallbackInfo& info) {
+  CheckOpen(info.Env());
+  return Qp::CreateXrcTargetOnCmId(info, Value(), this, id_);
 }
 
 Napi::Value CmId::JoinMulticast(const Napi::CallbackInfo& info) {

@@ -182,6 +182,29 @@ Napi::Object Qp::CreateXrcTarget(const Napi::CallbackInfo& info, Napi::Object xr
   return object;
 }
 
+// cmId.createXrcTargetQp(xrcd): an XRC target owned by the CM ID (rdma_xserver's QP), on the given domain.
+Napi::Object Qp::CreateXrcTargetOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner, rdma_cm_id* cm_id) {
+  Napi::Env env = info.Env();
+  Xrcd* xrcd = UnwrapOpen<Xrcd>(info[0], "xrcd");  // the only argument: nothing else is read
+  cm_id_owner->CheckOpen(env);
+  if (xrcd->context()->handle() != cm_id->verbs) ThrowType(env, "the XRC domain must come from this CM ID's context");
+  if (cm_id->qp != nullptr) ThrowType(env, "this CM ID already has a QP");
+  Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
+  Qp* self = Unwrap(object);
+  ibv_qp_init_attr_ex init = {};
+  init.qp_type = IBV_QPT_XRC_RECV;
+  init.comp_mask = IBV_QP_INIT_ATTR_XRCD;
+  init.xrcd = xrcd->handle();
+  init.qp_context = self;
+  if (rdma_create_qp_ex(cm_id, &init) != 0) ThrowVerb(env, "rdma_create_qp_ex", errno);
+  self->cm_id_ = cm_id;
+  self->qp_ = cm_id->qp;
+  self->SetLimits(xrcd->context());
+  self->DependOn(info[0].As<Napi::Object>(), xrcd);
+  self->DependOn(cm_id_js, cm_id_owner);
+  return object;
+}
+
 void Qp::SetLimits(Context* context) {
   send_limits_ = {cap_.max_send_wr, cap_.max_send_sge, cap_.max_inline_data, qp_->qp_type,
                   qpx_ != nullptr ? ExtendedSendOps(qp_->qp_type) : 0, context};

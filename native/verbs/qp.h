@@ -28,6 +28,9 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   // its states as the connection progresses.
   // xrcd.createQp() / xrcd.openQp(qpNum): an XRC target QP (IBV_QPT_XRC_RECV), made or opened by number.
   static Napi::Object CreateXrcTarget(const Napi::CallbackInfo& info, Napi::Object xrcd_js, Xrcd* xrcd, bool open);
+  // cmId.createXrcTargetQp(xrcd): an XRC target QP owned by the CM ID.
+  static Napi::Object CreateXrcTargetOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner,
+                                            rdma_cm_id* cm_id);
   static Napi::Object CreateOnCmId(const Napi::CallbackInfo& info, Napi::Object cm_id_js, Resource* cm_id_owner,
                                    rdma_cm_id* cm_id);
 

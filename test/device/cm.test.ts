@@ -169,7 +169,7 @@ test('multicast: join, send to the group, receive on a member, leave', async () 
   }
 });
 
-test('XRC over rdmacm (rdma_xclient\'s side): an XRC_SEND QP on an RDMA_PS_IB ID is EOPNOTSUPP on rxe, and the ID stays usable', async () => {
+test('XRC over rdmacm: an XRC_SEND QP on an RDMA_PS_IB ID (rdma_xclient\'s) is EOPNOTSUPP on rxe, a target needs a domain, and the ID stays usable', async () => {
   const id = CmId.create(PortSpace.IB);
   try {
     await id.resolveAddr(HOST, nextPort++);
@@ -178,6 +178,8 @@ test('XRC over rdmacm (rdma_xclient\'s side): an XRC_SEND QP on an RDMA_PS_IB ID
     const cq = context.createCq(16);
     assert.throws(() => id.createQp(pd, { qpType: QpType.XRC_SEND, sendCq: cq }), (e: RdmaError) => e.verb === 'rdma_create_qp' && e.code === 'EOPNOTSUPP');
     assert.throws(() => id.createQp(pd, { qpType: QpType.XRC_SEND, sendCq: cq, recvCq: cq }), /no receive CQ or SRQ/);
+    assert.throws(() => id.createXrcTargetQp({} as never), /xrcd must be an XrcDomain/);
+    assert.throws(() => id.handle.createXrcTargetQp(pd.handle as never), TypeError);
     const qp = id.createQp(pd, { sendCq: cq });
     assert.equal(qp.qpType, QpType.RC);
     assert.equal(qp.state, QpState.INIT);
