@@ -16,6 +16,7 @@ import { rcPingpong } from '../tools/rc-pingpong';
 import { rping } from '../tools/rping';
 import { srqPingpong } from '../tools/srq-pingpong';
 import { udPingpong } from '../tools/ud-pingpong';
+import { xsrqPingpong } from '../tools/xsrq-pingpong';
 import { main as vmMain } from '../harness/vm/cli';
 
 const usage = `usage: rdma-node <command>
@@ -44,6 +45,8 @@ const usage = `usage: rdma-node <command>
 
   rc_pingpong | ud_pingpong | srq_pingpong [options] [server]
                         rdma-core's ibv_*_pingpong, same flags and wire protocol (interoperate with them)
+  xsrq_pingpong [options] [server]
+                        rdma-core's ibv_xsrq_pingpong (XRC: needs hardware), same flags and wire protocol
   rping -s|-c [options] librdmacm's rping, same flags and wire protocol
 `;
 
@@ -96,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
       return udPingpong(rest);
     case 'srq_pingpong':
       return srqPingpong(rest);
+    case 'xsrq_pingpong':
+      return xsrqPingpong(rest);
     case 'rping':
       return rping(rest);
     case undefined: case '-h': case '--help': case 'help':
