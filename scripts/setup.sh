@@ -8,6 +8,7 @@ packages=(
   pkg-config libibverbs-dev librdmacm-dev ibverbs-providers rdma-core   # build + rxe provider
   ibverbs-utils rdmacm-utils perftest iproute2                           # reference tools, `rdma link`
   qemu-system-x86 busybox-static cpio kmod xz-utils                      # the Soft-RoCE VM
+  debootstrap patch                                                      # the patched rdma_rxe (kernel/patches)
   libpmix-dev openmpi-bin libopenmpi-dev                                 # jobs: PMIx, mpirun
   slurmctld slurmd slurm-client munge openssh-server openssh-client      # jobs: srun, ssh between VMs
 )

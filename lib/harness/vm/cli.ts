@@ -4,13 +4,17 @@ import { interruptible } from './interrupt';
 import { stderrLog } from './paths';
 import { parseOptions, type OptionSpec } from '../../core/argv';
 
-const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--timeout SECONDS] [--memory MiB] [--cpus N] [--hosts 1|2] [--] COMMAND [ARG...]
+const usage = `usage: rdma-node vm [--kernel auto|sid|bookworm] [--rxe stock|patched] [--timeout SECONDS] [--memory MiB] [--cpus N] [--hosts 1|2] [--] COMMAND [ARG...]
        rdma-node vm --fetch [--kernel auto|sid|bookworm]
 
 Runs COMMAND inside a throwaway qemu VM whose kernel has rdma_rxe, with rxe0 created on its eth0
 (10.0.2.15), the host's / shared read-only and the current directory read-write; exits with COMMAND's
 status. The kernel is Debian sid's (rxe with ODP), or bookworm's 6.1 when sid's cannot be fetched or
 booted. --fetch only downloads the current kernel into the cache and lists what is cached.
+
+--rxe patched loads rdma_rxe built from sid's kernel source with the fixes in kernel/patches (built once
+in a debootstrap chroot of sid and cached; needs root) instead of the kernel's own (--rxe stock, the
+default). The command sees RDMA_NODE_RXE=stock or patched.
 
 --hosts 2 runs COMMAND in two such VMs at once, joined by a private link (a socket between the two qemu
 processes) with an rxe device, rxe1, on it in each: host0 is 10.77.0.1, host1 10.77.0.2. Each command
@@ -27,7 +31,7 @@ export interface VmArgs {
 
 const vmOptions: OptionSpec[] = [
   { long: 'kernel', value: true }, { long: 'timeout', value: true }, { long: 'memory', value: true }, { long: 'cpus', value: true },
-  { long: 'hosts', value: true }, { long: 'fetch' }, { short: 'h', long: 'help' },
+  { long: 'hosts', value: true }, { long: 'rxe', value: true }, { long: 'fetch' }, { short: 'h', long: 'help' },
 ];
 
 /** Options end at the command (getopt's "+" mode): `rdma-node vm node -e ...` passes -e to node. */
@@ -46,6 +50,11 @@ export function parseVmArgs(argv: string[]): VmArgs {
   if (kernel !== undefined) {
     if (kernel !== 'auto' && kernel !== 'sid' && kernel !== 'bookworm') throw new Error('--kernel is auto, sid or bookworm');
     options.kernel = kernel;
+  }
+  const rxe = last('rxe');
+  if (rxe !== undefined) {
+    if (rxe !== 'stock' && rxe !== 'patched') throw new Error('--rxe is stock or patched');
+    options.rxe = rxe;
   }
   const timeout = number('timeout');
   if (timeout !== undefined) options.timeoutMs = timeout * 1000;

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { ensureInitramfs } from './initramfs';
 import { jobScript } from './job';
 import { ensureKernel, type Kernel, type Suite } from './kernel';
+import { ensurePatchedRxe } from './rxe-module';
 import { stderrLog, type Log } from './paths';
 import { BootFailure, combine, guestFor, PEER_GRACE_MS, statusOf, type Guest } from './guest';
 import { freeUdpPorts, pairHosts, pairSecrets } from './pair';
@@ -41,6 +42,11 @@ export interface VmOptions {
   hosts?: 1 | 2;
   /** Stops the VMs (and rejects) when aborted. */
   signal?: AbortSignal;
+  /**
+   * 'stock' (default): the kernel's own rdma_rxe. 'patched': rdma_rxe built from the kernel's source with
+   * kernel/patches (sid's kernel only; built once, rxe-module.ts). The command sees RDMA_NODE_RXE.
+   */
+  rxe?: 'stock' | 'patched';
 }
 
 const baseEnv = { HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'dumb', LANG: 'C.UTF-8' };
@@ -63,7 +69,7 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
   let grace: NodeJS.Timeout | undefined;
   try {
     for (const guest of guests) {
-      writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, ...options.env, ...guest.host?.env } }));
+      writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, RDMA_NODE_RXE: options.rxe ?? 'stock', ...options.env, ...guest.host?.env } }));
       if (cwd !== '/') writeFileSync(join(guest.jobDir, 'project'), cwd);
     }
     const what = hosts
@@ -137,6 +143,13 @@ export async function runInVm(command: string[], options: VmOptions = {}): Promi
     } catch (error) {
       failed(suite, error);
       continue;
+    }
+    if (options.rxe === 'patched') {
+      if (suite !== 'sid') {
+        failed(suite, new Error(`the patched rdma_rxe is made for sid's kernel, not ${suite}'s`));
+        continue;
+      }
+      kernel = { ...kernel, rxeModule: await ensurePatchedRxe(kernel, log) };
     }
     try {
       return await runWith(kernel, command, options, log);

@@ -29,7 +29,7 @@ export async function ensureInitramfs(kernel: Kernel, log: Log): Promise<string>
   if (!existsSync(busybox)) throw new Error(`${busybox} is missing: run 'bash scripts/setup.sh' (package busybox-static)`);
   requireTools(['cpio', 'gzip']);
   const modules = resolveModules(read(join(kernel.modulesDir, 'modules.dep')), read(join(kernel.modulesDir, 'modules.builtin')), wanted, optional);
-  const key = createHash('sha256').update(guestInit).update(modules.join('\n')).update(String(readFileSync(busybox).length)).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(guestInit).update(modules.join('\n')).update(String(readFileSync(busybox).length)).update(kernel.rxeModule ?? '').digest('hex').slice(0, 16);
   const image = join(kernel.dir, `initramfs-${key}.cpio.gz`);
   if (existsSync(image)) return image;
 
@@ -43,9 +43,10 @@ export async function ensureInitramfs(kernel: Kernel, log: Log): Promise<string>
     copyFileSync(busybox, join(tree, 'bin', 'busybox'));
     const order: string[] = [];
     for (const path of modules) {
-      const source = join(kernel.modulesDir, path);
-      const compression = /\.ko\.(\w+)$/.exec(path)?.[1];
       const name = basename(path).replace(/\.ko\.\w+$/, '.ko');
+      const replaced = name === 'rdma_rxe.ko' ? kernel.rxeModule : undefined;
+      const source = replaced ?? join(kernel.modulesDir, path);
+      const compression = replaced ? undefined : /\.ko\.(\w+)$/.exec(path)?.[1];
       if (compression) {
         const program = decompressors[compression];
         if (!program) throw new Error(`cannot decompress kernel module ${path}`);

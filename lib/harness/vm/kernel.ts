@@ -25,6 +25,8 @@ export interface Kernel {
   vmlinuz: string;
   /** lib/modules/<version> with modules.dep. */
   modulesDir: string;
+  /** An rdma_rxe.ko to load instead of the kernel's own (the patched one, rxe-module.ts). */
+  rxeModule?: string;
 }
 
 const day = 24 * 3600_000;
