@@ -1,7 +1,7 @@
 /**
  * `npm test`: unit tests on the host, then the device tests on a real RDMA device: this host's if it has
- * one, else the rxe device inside the Soft-RoCE VM, then (in the VM case) the two-host tests in a pair of
- * linked VMs. Never reports success with the device tests skipped: if no device can be reached, the run
+ * one, else the rxe device inside the Soft-RoCE VM, then (in the VM case) the kernel-fix checks again on
+ * the patched rdma_rxe and the two-host tests in a pair of linked VMs. Never reports success with the device tests skipped: if no device can be reached, the run
  * fails and says why. Only the two-host stage is skipped, with the reason printed, on a host with its own
  * device (one host's hardware cannot provide a second host).
  */
@@ -57,9 +57,32 @@ async function twoHostStage(filter?: string): Promise<number> {
   }
 }
 
-const suites = ['unit', 'device', 'twohost', 'all'];
+/**
+ * The device files that check kernel/patches, run again on the patched rdma_rxe (the device stage ran them
+ * on the stock module): the fixes must hold there, and the stock module must show the bugs.
+ */
+const patchedFiles = 'rxe-fixes,odp';
 
-/** argv: [unit|device|twohost|all] [--filter name[,name...]] */
+/** The patched-rxe stage: in the VM with `--rxe patched` (sid's kernel, the module built once). */
+async function patchedStage(): Promise<number> {
+  if (insideVm() || hostHasDevice()) {
+    console.error('patched-rxe tests: they run in the Soft-RoCE VM with the patched rdma_rxe (rdma-node test patched on a host without a device)');
+    return 1;
+  }
+  console.log('# patched-rxe tests: the ODP and memory-window checks again, on rdma_rxe built with kernel/patches');
+  try {
+    const status = await rerunInVm(join(__dirname, '..', 'cli', 'main.js'), ['test', 'device', '--filter', patchedFiles], 15 * 60_000, { rxe: 'patched', kernel: 'sid' });
+    console.log(`# patched-rxe tests ${status === 0 ? 'passed' : 'FAILED'}`);
+    return status;
+  } catch (error) {
+    console.error(`patched-rxe tests FAILED: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+const suites = ['unit', 'device', 'twohost', 'patched', 'all'];
+
+/** argv: [unit|device|twohost|patched|all] [--filter name[,name...]] */
 export async function runTests(argv: string[]): Promise<number> {
   // The suites need the repository (test sources, the C core's test program, fixtures): npm does not ship them.
   if (!existsSync(testRoot)) throw new Error('the test suites are not part of the installed package: run `npm test` in a clone of the repository');
@@ -68,6 +91,7 @@ export async function runTests(argv: string[]): Promise<number> {
   if (!suites.includes(suite) || extra.length > 0) throw new Error(`rdma-node test [${suites.join('|')}] [--filter TEXT]`);
   const { filter } = values;
   if (suite === 'twohost') return twoHostStage(filter);
+  if (suite === 'patched') return patchedStage();
 
   if (suite !== 'device') {
     console.log('# unit tests (host)');
@@ -96,7 +120,8 @@ export async function runTests(argv: string[]): Promise<number> {
     status = 1;
   }
   if (suite !== 'all' || filter !== undefined) return status;
-  // The two-host stage runs even after a device failure: its result says something of its own.
+  // The later stages run even after a device failure: their results say something of their own.
+  const patchedStatus = await patchedStage();
   const pairStatus = await twoHostStage();
-  return status !== 0 ? status : pairStatus;
+  return [status, patchedStatus, pairStatus].find((s) => s !== 0) ?? 0;
 }

@@ -1,0 +1,124 @@
+/**
+ * The two rxe bugs kernel/patches fixes, checked on the rdma_rxe the VM loaded (RDMA_NODE_RXE: `npm test`
+ * runs the device suite on the stock module, then this file and the ODP suite again with `--rxe patched`):
+ * - ODP data placement (0001): on the patched module every byte of writes, reads and sends at any page
+ *   offset, across pages, beyond the MTU and into an ODP region that starts mid-page lands where it
+ *   belongs; on the stock module the misplacement shows (and is what these checks count).
+ * - Invalidating a type-2 window that is not bound (0002): on the patched module the kernel refuses it (an
+ *   error completion) and lives; on the stock module only the binding's own refusal is run, since the
+ *   kernel would dereference a NULL pointer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { Access, MwType, RdmaError, WcStatus, WrOpcode, allocate, odpMissing, type CompletionQueue } from '../../lib';
+import { differingBytes } from '../support/memory';
+import { TIMEOUT, open, pair, random, remoteAccess } from '../support/fixture';
+
+const patched = process.env.RDMA_NODE_RXE === 'patched';
+const PAGE = 4096;
+/** [offset, length] in a three-page ODP region: page starts, mid-page, crossing pages, beyond the 1024-byte MTU. */
+const cases: [number, number][] = [
+  [0, 1], [1, 100], [100, 1024], [1023, 2], [1000, 3000], [4000, 200], [4095, 4098], [0, 8192], [2000, 9000], [12287, 1],
+];
+
+async function status(cq: CompletionQueue): Promise<WcStatus> {
+  return (await cq.take(1, TIMEOUT))[0]!.status;
+}
+
+test(`ODP data placement on the ${patched ? 'patched' : 'stock'} rdma_rxe: writes, reads and sends at every kind of offset`, async (t) => {
+  using context = open();
+  if (odpMissing(context.queryDevice().odpCaps, 'rc', remoteAccess) !== undefined) {
+    assert.equal(patched, false, 'the patched module is built for kernels with rxe ODP');
+    return;
+  }
+  using p = pair();
+  const { pd, qps, cqs } = p.pair;
+  const buffer = allocate(3 * PAGE);
+  const odp = pd.registerMemory(buffer.bytes, remoteAccess | Access.ON_DEMAND);
+  const plain = pd.registerMemory(Buffer.alloc(3 * PAGE));
+  const misplaced: Record<string, number> = {};
+  const check = (what: string, actual: Uint8Array, expected: Uint8Array): void => {
+    misplaced[what] = differingBytes(actual, expected);
+  };
+  for (const [offset, length] of cases) {
+    // RDMA WRITE into the ODP region: the whole region compared, so bytes landing elsewhere count too.
+    buffer.bytes.fill(0);
+    plain.bytes.set(random(length));
+    qps[0].postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: plain, offset: 0, length }], remote: odp.remote(offset, length) });
+    assert.equal(await status(cqs[0]), WcStatus.SUCCESS);
+    const expected = Buffer.alloc(3 * PAGE);
+    expected.set(plain.bytes.subarray(0, length), offset);
+    check(`write ${offset}+${length}`, buffer.bytes, expected);
+    // RDMA READ out of it.
+    buffer.bytes.set(random(3 * PAGE));
+    plain.bytes.fill(0);
+    qps[0].postSend({ wrId: 2, opcode: WrOpcode.RDMA_READ, sgList: [{ mr: plain, offset: 0, length }], remote: odp.remote(offset, length) });
+    assert.equal(await status(cqs[0]), WcStatus.SUCCESS);
+    check(`read ${offset}+${length}`, plain.bytes.subarray(0, length), buffer.bytes.subarray(offset, offset + length));
+    // SEND into an ODP receive buffer.
+    buffer.bytes.fill(0);
+    plain.bytes.set(random(length));
+    qps[1].postRecv({ wrId: 3, sgList: [{ mr: odp, offset, length }] });
+    qps[0].postSend({ wrId: 4, opcode: WrOpcode.SEND, sgList: [{ mr: plain, offset: 0, length }] });
+    assert.equal(await status(cqs[0]), WcStatus.SUCCESS);
+    assert.equal(await status(cqs[1]), WcStatus.SUCCESS);
+    const sent = Buffer.alloc(3 * PAGE);
+    sent.set(plain.bytes.subarray(0, length), offset);
+    check(`send ${offset}+${length}`, buffer.bytes, sent);
+  }
+  // An ODP region starting mid-page: its first byte is byte 100 of the buffer.
+  const unaligned = allocate(2 * PAGE);
+  const inner = pd.registerMemory(unaligned.bytes, remoteAccess | Access.ON_DEMAND, { offset: 100, length: 4000 });
+  plain.bytes.set(random(4000));
+  qps[0].postSend({ wrId: 5, opcode: WrOpcode.RDMA_WRITE, sgList: [{ mr: plain, offset: 0, length: 4000 }], remote: inner.remote() });
+  assert.equal(await status(cqs[0]), WcStatus.SUCCESS);
+  const around = Buffer.alloc(2 * PAGE);
+  around.set(plain.bytes.subarray(0, 4000), 100);
+  check('write into a region starting at byte 100', unaligned.bytes, around);
+
+  const wrong = Object.entries(misplaced).filter(([, count]) => count > 0);
+  t.diagnostic(`misplaced bytes: ${wrong.length === 0 ? 'none' : wrong.map(([what, count]) => `${what}: ${count}`).join(', ')}`);
+  if (patched) assert.deepEqual(wrong, [], 'every byte in place');
+  // The stock module puts each packet at the start of its page: everything not at a page start shows it.
+  else assert.ok(misplaced['write 100+1024']! > 0 && misplaced['read 1000+3000']! > 0 && misplaced['send 4000+200']! > 0, 'the stock misplacement');
+  assert.equal(misplaced['write 0+1'], 0, 'a one-byte write at a page start lands on either module');
+});
+
+/** Closes the pair's QPs in error and checks that a fresh pair still moves bytes: the kernel lived. */
+async function kernelLives(): Promise<void> {
+  using fresh = pair();
+  const { pd, qps, cqs } = fresh.pair;
+  const source = pd.registerMemory(random(256));
+  const target = pd.registerMemory(Buffer.alloc(256));
+  qps[1].postRecv({ sgList: [{ mr: target }] });
+  qps[0].postSend({ opcode: WrOpcode.SEND, sgList: [{ mr: source }] });
+  assert.equal(await status(cqs[0]), WcStatus.SUCCESS);
+  assert.equal(await status(cqs[1]), WcStatus.SUCCESS);
+  assert.deepEqual(target.bytes, source.bytes);
+}
+
+test(`invalidating a type-2 window that is not bound, on the ${patched ? 'patched' : 'stock'} rdma_rxe`, async () => {
+  using p = pair();
+  const { pd, qps, cqs } = p.pair;
+  const own = pd.allocMw(MwType.TYPE_2);
+  // A window of this context: the binding knows it is not bound and refuses before the kernel sees it.
+  assert.throws(() => qps[0].postSend({ opcode: WrOpcode.LOCAL_INV, invalidateRkey: own.rkey }), (e: RdmaError) => e.code === 'EINVAL' && e.verb === 'ibv_post_send');
+  if (!patched) return; // the stock kernel would oops on what follows
+  // A window of another context of the device: the binding cannot know it; the patched kernel refuses it.
+  using other = open();
+  const foreign = other.allocPd().allocMw(MwType.TYPE_2);
+  qps[0].postSend({ wrId: 1, opcode: WrOpcode.LOCAL_INV, invalidateRkey: foreign.rkey });
+  assert.notEqual(await status(cqs[0]), WcStatus.SUCCESS, 'LOCAL_INV of an unbound window completes in error');
+  await kernelLives();
+  // A peer's SEND_WITH_INV naming it: the responder refuses the invalidation and completes the receive
+  // with REM_INV_REQ_ERR (class J; rxe has acknowledged the send by then, so the sender's completes).
+  using q = pair();
+  const source = q.pair.pd.registerMemory(random(64));
+  const target = q.pair.pd.registerMemory(Buffer.alloc(64));
+  q.pair.qps[1].postRecv({ sgList: [{ mr: target }] });
+  q.pair.qps[0].postSend({ opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: foreign.rkey, sgList: [{ mr: source }] });
+  assert.equal(await status(q.pair.cqs[1]), WcStatus.REM_INV_REQ_ERR, 'the receive names the refused invalidation');
+  await q.pair.cqs[0].take(1, TIMEOUT);
+  await kernelLives();
+});
