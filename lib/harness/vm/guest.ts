@@ -1,15 +1,22 @@
 /** One guest of a run (the single VM, or host0/host1 of a pair): its job directory, console and outcome. */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Kernel } from './kernel';
 import type { PairHost } from './pair';
-import type { Log } from './paths';
+import { cacheRoot, type Log } from './paths';
 import type { BootResult } from './qemu';
 
-/** Thrown when a kernel could not run the command at all: worth trying the next kernel. */
-export class BootFailure extends Error {}
+/**
+ * Thrown when a kernel could not run the command at all: worth trying the next kernel. `panicked`: the
+ * kernel panicked while booting, which sid's does now and then under TCG (see runInVm): worth booting again.
+ */
+export class BootFailure extends Error {
+  constructor(message: string, readonly panicked = false) {
+    super(message);
+  }
+}
 /** A VM of a pair stopped because the other one failed first. */
 export class PeerStopped extends Error {}
 
@@ -45,7 +52,12 @@ export function statusOf(guest: Guest, kernel: Kernel, result: BootResult, timeo
   if (result.timedOut) throw new Error(named(`the VM run exceeded ${Math.round(timeoutMs / 1000)} s and was stopped`));
   if (!result.ready) {
     const why = result.failure ?? `the guest stopped; its last console lines: ${result.tail.join(' | ') || '(none)'}`;
-    throw new BootFailure(named(`Linux ${kernel.version} did not get as far as running the command: ${why}`));
+    // The console of a failed boot is kept: a panic's stack says what went wrong.
+    const dir = join(cacheRoot(), 'boot-failures');
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, `${kernel.version}-${new Date().toISOString().replace(/[:.]/g, '-')}${guest.label ? `-${guest.label}` : ''}.log`);
+    writeFileSync(log, `${result.bootLog.join('\n')}\n`);
+    throw new BootFailure(named(`Linux ${kernel.version} did not get as far as running the command: ${why} (console in ${log})`), result.failure?.startsWith('kernel panic') ?? false);
   }
   // The status file survives a console that garbled the marker; the marker covers a failed write.
   const statusFile = join(guest.jobDir, 'status');

@@ -47,6 +47,8 @@ export interface BootResult {
   failure?: string;
   /** The last console lines, to explain a guest that stopped without saying why. */
   tail: string[];
+  /** The console up to the point of running the command (kept when a boot fails). */
+  bootLog: string[];
   timedOut: boolean;
   /** Stopped through Boot.signal. */
   aborted: boolean;
@@ -79,7 +81,7 @@ export function bootQemu(boot: Boot): Promise<BootResult> {
     // setpriv (util-linux): qemu dies with this process, however it ends, instead of spinning on alone.
     // Its own process group: a Ctrl-C reaches this process, which stops qemu, not qemu directly.
     const qemu = spawn('setpriv', ['--pdeathsig', 'KILL', 'qemu-system-x86_64', ...qemuArgs(boot)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const result: BootResult = { ready: false, tail: [], timedOut: false, aborted: false };
+    const result: BootResult = { ready: false, tail: [], bootLog: [], timedOut: false, aborted: false };
     const abort = (): void => {
       result.aborted = true;
       qemu.kill('SIGKILL');
@@ -99,6 +101,7 @@ export function bootQemu(boot: Boot): Promise<BootResult> {
       if (text || !marker) {
         boot.output(text);
         result.tail = [...result.tail.slice(-4), text];
+        if (!result.ready && result.bootLog.length < 5000) result.bootLog.push(text);
         const panic = /Kernel panic - not syncing: (.*)/.exec(text);
         if (panic) result.failure ??= `kernel panic: ${panic[1]}`;
       }
