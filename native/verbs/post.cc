@@ -413,8 +413,7 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
 // postRecv([{wrId, sgList}])
 Napi::Value Qp::PostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (srq_ != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
-  if (qp_ != nullptr && recv_cq_ == nullptr) ThrowType(env, "this XRC QP has no receive queue: receives go to XRC SRQs");
+  CheckOwnReceiveQueue(env);
   RecvList list;
   ParseRecvList(info[0], recv_limits_, &list);
   CheckOpen(env);

@@ -24,8 +24,7 @@ PreparedWorkRequests::PreparedWorkRequests(const Napi::CallbackInfo& info)
 Napi::Object PreparedWorkRequests::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp* qp, Kind kind) {
   Napi::Env env = info.Env();
   bool send = kind == Kind::kSend;
-  if (!send && qp->handle()->srq != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
-  if (!send && qp->recv_cq() == nullptr) ThrowType(env, "this XRC QP has no receive queue: receives go to XRC SRQs");
+  if (!send) qp->CheckOwnReceiveQueue(env);
   SendList sends;
   RecvList receives;
   if (send) ParseSendList(info[0], qp->send_limits(), &sends, true);

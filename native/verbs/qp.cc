@@ -168,17 +168,11 @@ Napi::Object Qp::CreateXrcTarget(const Napi::CallbackInfo& info, Napi::Object xr
     qp = ibv_open_qp(xrcd->context()->handle(), &attr);
     if (qp == nullptr) ThrowVerb(env, "ibv_open_qp", errno);
   } else {
-    ibv_qp_init_attr_ex init = {};
-    init.qp_type = IBV_QPT_XRC_RECV;
-    init.comp_mask = IBV_QP_INIT_ATTR_XRCD;
-    init.xrcd = xrcd->handle();
-    init.qp_context = self;
+    ibv_qp_init_attr_ex init = XrcTargetAttr(xrcd, self);
     qp = ibv_create_qp_ex(xrcd->context()->handle(), &init);
     if (qp == nullptr) ThrowVerb(env, "ibv_create_qp_ex", errno);
   }
-  self->qp_ = qp;
-  self->SetLimits(xrcd->context());
-  self->DependOn(xrcd_js, xrcd);
+  self->AdoptXrcTarget(qp, xrcd_js, xrcd);
   return object;
 }
 
@@ -191,18 +185,32 @@ Napi::Object Qp::CreateXrcTargetOnCmId(const Napi::CallbackInfo& info, Napi::Obj
   if (cm_id->qp != nullptr) ThrowType(env, "this CM ID already has a QP");
   Napi::Object object = AddonData::Get(env).qp_class.New({ConstructToken(env)});
   Qp* self = Unwrap(object);
+  ibv_qp_init_attr_ex init = XrcTargetAttr(xrcd, self);
+  if (rdma_create_qp_ex(cm_id, &init) != 0) ThrowVerb(env, "rdma_create_qp_ex", errno);
+  self->cm_id_ = cm_id;
+  self->AdoptXrcTarget(cm_id->qp, info[0].As<Napi::Object>(), xrcd);
+  self->DependOn(cm_id_js, cm_id_owner);
+  return object;
+}
+
+ibv_qp_init_attr_ex Qp::XrcTargetAttr(Xrcd* xrcd, Qp* self) {
   ibv_qp_init_attr_ex init = {};
   init.qp_type = IBV_QPT_XRC_RECV;
   init.comp_mask = IBV_QP_INIT_ATTR_XRCD;
   init.xrcd = xrcd->handle();
-  init.qp_context = self;
-  if (rdma_create_qp_ex(cm_id, &init) != 0) ThrowVerb(env, "rdma_create_qp_ex", errno);
-  self->cm_id_ = cm_id;
-  self->qp_ = cm_id->qp;
-  self->SetLimits(xrcd->context());
-  self->DependOn(info[0].As<Napi::Object>(), xrcd);
-  self->DependOn(cm_id_js, cm_id_owner);
-  return object;
+  init.qp_context = self;  // async events find the QP through it
+  return init;
+}
+
+void Qp::AdoptXrcTarget(ibv_qp* qp, Napi::Object xrcd_js, Xrcd* xrcd) {
+  qp_ = qp;
+  SetLimits(xrcd->context());
+  DependOn(xrcd_js, xrcd);
+}
+
+void Qp::CheckOwnReceiveQueue(Napi::Env env) const {
+  if (srq_ != nullptr) ThrowType(env, "this QP receives through its SRQ; post receives to the SRQ");
+  if (qp_ != nullptr && recv_cq_ == nullptr) ThrowType(env, "this XRC QP has no receive queue: receives go to XRC SRQs");
 }
 
 void Qp::SetLimits(Context* context) {

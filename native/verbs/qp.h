@@ -51,6 +51,8 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
   Cq* recv_cq() const { return recv_cq_; }
   void SetRing(PreparedWorkRequests* ring) { ring_ = ring; }
   void CheckNoRing(Napi::Env env) const;
+  // Receives are posted to this QP's own receive queue: not one with an SRQ, not an XRC QP (it has none).
+  void CheckOwnReceiveQueue(Napi::Env env) const;
 
  private:
   // The QP's attributes from info[first..first+2] (sendCq, recvCq, attributes), each read once.
@@ -65,6 +67,9 @@ class Qp : public Napi::ObjectWrap<Qp>, public Resource, public Lifecycle<Qp> {
 
   // The limits posts are checked against, from the caps the provider allocated.
   void SetLimits(Context* context);
+  // An XRC target's creation attributes, and what the new target records (its domain holds it).
+  static ibv_qp_init_attr_ex XrcTargetAttr(Xrcd* xrcd, Qp* self);
+  void AdoptXrcTarget(ibv_qp* qp, Napi::Object xrcd_js, Xrcd* xrcd);
   int Destroy(CloseMode mode) override;
   Napi::Value Modify(const Napi::CallbackInfo& info);
   Napi::Value Query(const Napi::CallbackInfo& info);

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { PrivateApt, systemMirror } from './apt';
@@ -41,7 +41,7 @@ export async function ensurePatchedRxe(kernel: Kernel, log: Log): Promise<string
   try {
     await extractRxeSource(kernel, build, log);
     for (const file of files) await run('patch', ['-p1', '--forward', '--batch', '--quiet', '-d', build, '-i', file]);
-    log(`building rdma_rxe with ${files.length} patches (${files.map((f) => f.slice(f.lastIndexOf('/') + 1, f.lastIndexOf('/') + 5)).join(', ')})`);
+    log(`building rdma_rxe with ${files.length} patches (${files.map((file) => basename(file).slice(0, 4)).join(', ')})`);
     const inside = `/build/${key}/drivers/infiniband/sw/rxe`;
     const script = [
       'mount -t proc proc "$1/proc"',
