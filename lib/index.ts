@@ -27,6 +27,7 @@ export {
   type RegistrationCacheStats,
   type RegistrationStrategy,
 } from './memory/registration-cache';
+export { odpMisplaces } from './memory/odp-probe';
 export type { BufferSource } from './core/buffers';
 export type { RecvWorkRequest, SendWorkRequest, Sge } from './verbs/qp/work-request';
 export { createLoopbackPair, type LoopbackOptions, type LoopbackPair } from './endpoint/loopback';

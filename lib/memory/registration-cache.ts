@@ -7,6 +7,7 @@ import { Access } from '../verbs/constants';
 import { CachedMemoryRegion, MemoryRegion } from '../verbs/mr';
 import { native, type NativeMonitorStatus, type NativeRegistrationCache, type NativeRegistrationCacheStats } from '../native';
 import { odpMissing, odpUnsupported, type OdpTransport } from '../verbs/odp';
+import { odpMisplaces } from './odp-probe';
 import { ProtectionDomain } from '../verbs/pd';
 import { NativeObject } from '../native/wrapper';
 
@@ -24,10 +25,10 @@ export type RegistrationStrategy = 'odp' | 'monitor' | 'uncached' | 'unsafe-unmo
 
 export interface RegistrationCacheOptions {
   /**
-   * 'auto' (default): 'monitor' where userfaultfd works, else 'odp' where the device has it for
-   * `transport`, else 'uncached'. The monitor comes first as in UCX's default order (ODP turns every first
-   * touch into a device page fault), and because rxe's ODP in Linux 7.2 misplaces the data of packets
-   * that do not start at a page boundary (measured; see README).
+   * 'auto' (default): 'odp' where the device has it for `transport` and a probe (one loopback RDMA write
+   * per device and process) finds the data where it belongs, else 'monitor' where userfaultfd works, else
+   * 'uncached'. ODP needs nothing pinned and nothing invalidated; the probe keeps it off rxe in Linux 6.15
+   * to 7.3, whose ODP misplaces the data of packets that do not start at a page boundary (see README).
    */
   strategy?: 'auto' | RegistrationStrategy;
   /** The QPs the memory is for, which decides the ODP capabilities needed (default 'rc'). */
@@ -41,17 +42,23 @@ export interface RegistrationCacheOptions {
 export type RegistrationCacheStats = NativeRegistrationCacheStats;
 export type MonitorStatus = NativeMonitorStatus;
 
-/** What 'auto' (or an explicit strategy) becomes, given why ODP and the monitor are not available. */
+/**
+ * What 'auto' (or an explicit strategy) becomes, given why ODP and the monitor are not available;
+ * `odpMisplaces` (the probe) runs only when 'auto' would otherwise take ODP.
+ */
 export function chooseStrategy(
   requested: 'auto' | RegistrationStrategy,
   odpUnavailable: string | undefined,
   monitorUnavailable: string | undefined,
+  odpMisplaces: () => string | undefined = () => undefined,
 ): { strategy: RegistrationStrategy; reason: string } {
   switch (requested) {
-    case 'auto':
-      if (monitorUnavailable === undefined) return { strategy: 'monitor', reason: 'userfaultfd monitors the memory' };
-      if (odpUnavailable === undefined) return { strategy: 'odp', reason: `no userfaultfd (${monitorUnavailable}); the device has On-Demand Paging` };
-      return { strategy: 'uncached', reason: `no userfaultfd (${monitorUnavailable}) and no ODP (${odpUnavailable})` };
+    case 'auto': {
+      const odpUnusable = odpUnavailable ?? odpMisplaces();
+      if (odpUnusable === undefined) return { strategy: 'odp', reason: 'the device has On-Demand Paging and it placed the probe\'s data right' };
+      if (monitorUnavailable === undefined) return { strategy: 'monitor', reason: `userfaultfd monitors the memory; no ODP (${odpUnusable})` };
+      return { strategy: 'uncached', reason: `no userfaultfd (${monitorUnavailable}) and no ODP (${odpUnusable})` };
+    }
     case 'odp':
       if (odpUnavailable !== undefined) throw odpUnsupported(odpUnavailable);
       return { strategy: 'odp', reason: 'requested' };
@@ -74,7 +81,7 @@ export class RegistrationCache extends NativeObject<NativeRegistrationCache> {
   constructor(pd: ProtectionDomain, options: RegistrationCacheOptions = {}) {
     const odp = odpMissing(pd.context.odpCaps, options.transport ?? 'rc', Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ);
     const monitor = native.monitorStatus();
-    const { strategy, reason } = chooseStrategy(options.strategy ?? 'auto', odp, monitor.available ? undefined : `userfaultfd: ${monitor.error}`);
+    const { strategy, reason } = chooseStrategy(options.strategy ?? 'auto', odp, monitor.available ? undefined : `userfaultfd: ${monitor.error}`, () => odpMisplaces(pd.context));
     super(native.createRegistrationCache(pd.handle, { strategy, maxEntries: options.maxEntries, maxBytes: options.maxBytes }));
     this.pd = pd;
     this.reason = reason;

@@ -113,6 +113,7 @@ Napi::Value RegistrationCache::Register(const Napi::CallbackInfo& info) {
     if (entry == nullptr) return Uncached(env, range, access, base);
   }
   Acquire(entry);
+  entry->region->Follow(range.buffer);
   *base = static_cast<double>(start - entry->node.start);
   return entry->region_js.Value();
 }

@@ -89,6 +89,11 @@ void Mr::CheckAttached(Napi::Env env) {
   if (buffer.IsDetached()) ThrowType(env, "the registered buffer was detached (transferred); close this MR");
 }
 
+void Mr::Follow(Napi::ArrayBuffer buffer) {
+  Napi::ArrayBuffer current = buffer_.Value();
+  if (current.IsEmpty() || current.IsDetached()) buffer_ = Napi::Weak(buffer);
+}
+
 void Mr::Revoke() {
   entry_ = nullptr;
   lender_ = nullptr;

@@ -58,6 +58,9 @@ class Mr : public Napi::ObjectWrap<Mr>, public Resource, public Lifecycle<Mr> {
   void CheckAttached(Napi::Env env);
   // The lender took the entry back: closes this region without telling it.
   void Revoke();
+  // A hit on the entry, for `buffer` over its addresses: the region follows the buffer now mapped there
+  // when the one it was made for is gone (collected, or detached by an unmap or remap under ODP).
+  void Follow(Napi::ArrayBuffer buffer);
 
  private:
   int Destroy(CloseMode mode) override;

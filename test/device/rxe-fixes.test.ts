@@ -1,9 +1,10 @@
 /**
  * The two rxe bugs kernel/patches fixes, checked on the rdma_rxe the VM loaded (RDMA_NODE_RXE: `npm test`
  * runs the device suite on the stock module, then this file and the ODP suite again with `--rxe patched`):
- * - ODP data placement (0001): on the patched module every byte of writes, reads and sends at any page
- *   offset, across pages, beyond the MTU and into an ODP region that starts mid-page lands where it
- *   belongs; on the stock module the misplacement shows (and is what these checks count).
+ * - ODP data placement (0001): on the patched module every byte of writes, reads and sends (RC and UD) at
+ *   any page offset, across pages, beyond the MTU and into an ODP region that starts mid-page lands where
+ *   it belongs; on the stock module the misplacement shows (and is what these checks count). Atomics on
+ *   ODP (their own code path, which adds the page offset) are right on both, at every 8-byte slot.
  * - Invalidating a type-2 window that is not bound (0002): on the patched module the kernel refuses it (an
  *   error completion) and lives; on the stock module only the binding's own refusal is run, since the
  *   kernel would dereference a NULL pointer.
@@ -11,7 +12,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Access, MwType, RdmaError, WcStatus, WrOpcode, allocate, odpMissing, type CompletionQueue } from '../../lib';
+import {
+  Access, MwType, QpState, QpType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, odpMissing,
+  type CompletionQueue, type Context, type ProtectionDomain,
+} from '../../lib';
 import { differingBytes } from '../support/memory';
 import { TIMEOUT, open, pair, random, remoteAccess } from '../support/fixture';
 
@@ -83,6 +87,97 @@ test(`ODP data placement on the ${patched ? 'patched' : 'stock'} rdma_rxe: write
   // The stock module puts each packet at the start of its page: everything not at a page start shows it.
   else assert.ok(misplaced['write 100+1024']! > 0 && misplaced['read 1000+3000']! > 0 && misplaced['send 4000+200']! > 0, 'the stock misplacement');
   assert.equal(misplaced['write 0+1'], 0, 'a one-byte write at a page start lands on either module');
+});
+
+function odpMissingHere(transport: 'rc' | 'ud', access: number): boolean {
+  using context = open();
+  const missing = odpMissing(context.queryDevice().odpCaps, transport, access);
+  if (missing !== undefined) assert.equal(patched, false, 'the patched module is built for kernels with rxe ODP');
+  return missing !== undefined;
+}
+
+test(`ODP atomics on the ${patched ? 'patched' : 'stock'} rdma_rxe: fetch-and-add at every 8-byte slot of three pages, compare-and-swap on one`, async () => {
+  if (odpMissingHere('rc', remoteAccess)) return;
+  using p = pair();
+  const { pd, qps, cqs } = p.pair;
+  const SLOTS = (3 * PAGE) / 8;
+  const buffer = allocate(3 * PAGE);
+  const odp = pd.registerMemory(buffer.bytes, remoteAccess | Access.ON_DEMAND);
+  const words = new BigUint64Array(buffer.bytes.buffer, buffer.bytes.byteOffset, SLOTS);
+  const initial = (slot: number): bigint => BigInt(slot) * 0x1_0000_0001n + 7n;
+  for (let slot = 0; slot < SLOTS; slot++) words[slot] = initial(slot);
+  const results = pd.registerMemory(Buffer.alloc(SLOTS * 8));
+  const returned = new BigUint64Array(results.bytes.buffer, results.bytes.byteOffset, SLOTS);
+  const run = async (opcode: WrOpcode, slots: number[], fields: (slot: number) => { compareAdd: bigint; swap?: bigint }): Promise<void> => {
+    for (let first = 0; first < slots.length; first += 32) {
+      const batch = slots.slice(first, first + 32);
+      qps[0].postSend(batch.map((slot) => ({
+        wrId: slot, opcode, ...fields(slot), sgList: [{ mr: results, offset: slot * 8, length: 8 }], remote: odp.remote(slot * 8, 8),
+      })));
+      const completions = await cqs[0].take(batch.length, TIMEOUT);
+      assert.deepEqual(new Set(completions.map((c) => c.statusName)), new Set(['SUCCESS']));
+    }
+  };
+  const every = Array.from({ length: SLOTS }, (_, slot) => slot);
+  await run(WrOpcode.ATOMIC_FETCH_AND_ADD, every, (slot) => ({ compareAdd: BigInt(slot + 1) }));
+  const wrongAdd = every.filter((slot) => returned[slot] !== initial(slot) || words[slot] !== initial(slot) + BigInt(slot + 1));
+  assert.deepEqual(wrongAdd, [], 'each add returned its slot\'s value and changed that slot alone');
+  // Compare-and-swap over the middle page: even slots compare equal and swap, odd ones do not.
+  const middle = every.slice(PAGE / 8, (2 * PAGE) / 8);
+  const before = words.slice();
+  await run(WrOpcode.ATOMIC_CMP_AND_SWP, middle, (slot) => ({ compareAdd: slot % 2 === 0 ? before[slot]! : 1n, swap: ~BigInt(slot) & 0xffff_ffff_ffff_ffffn }));
+  const wrongSwap = every.filter((slot) => {
+    const swapped = middle.includes(slot) && slot % 2 === 0;
+    return words[slot] !== (swapped ? ~BigInt(slot) & 0xffff_ffff_ffff_ffffn : before[slot]) || (middle.includes(slot) && returned[slot] !== before[slot]);
+  });
+  assert.deepEqual(wrongSwap, [], 'each compare-and-swap returned the old value and swapped only on a match');
+});
+
+const QKEY = 0x11111111;
+
+function udQp(context: Context, pd: ProtectionDomain) {
+  const cq = context.createCq(16, { channel: true });
+  const qp = pd.createQp({ sendCq: cq, qpType: QpType.UD, maxSendWr: 4, maxRecvWr: 4 });
+  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: QKEY });
+  qp.modify({ qpState: QpState.RTR });
+  qp.modify({ qpState: QpState.RTS, sqPsn: 0 });
+  return { cq, qp };
+}
+
+test(`UD sends out of and into ODP buffers on the ${patched ? 'patched' : 'stock'} rdma_rxe, at every kind of offset`, async (t) => {
+  if (odpMissingHere('ud', Access.LOCAL_WRITE)) return;
+  using context = open();
+  const pd = context.allocPd();
+  const [a, b] = [udQp(context, pd), udQp(context, pd)];
+  const gidIndex = context.defaultGidIndex();
+  const gid = context.gidTable().find((e) => e.index === gidIndex && e.portNum === 1)!;
+  const ah = pd.createAh({ portNum: 1, grh: { dgid: gid.raw, sgidIndex: gidIndex, hopLimit: 1 } });
+  const sendBuffer = allocate(3 * PAGE);
+  const receiveBuffer = allocate(3 * PAGE);
+  const source = pd.registerMemory(sendBuffer.bytes, Access.LOCAL_WRITE | Access.ON_DEMAND);
+  const target = pd.registerMemory(receiveBuffer.bytes, Access.LOCAL_WRITE | Access.ON_DEMAND);
+  const misplaced: Record<string, number> = {};
+  // [offset, payload length]: the GRH slot and the payload start at or off page starts, or straddle one.
+  for (const [offset, length] of [[0, 1000], [100, 1024], [4056, 64], [4090, 500], [8000, 1024], [PAGE, 1]] as [number, number][]) {
+    receiveBuffer.bytes.fill(0);
+    const payload = random(length);
+    sendBuffer.bytes.set(payload, offset);
+    b.qp.postRecv({ wrId: 1, sgList: [{ mr: target, offset, length: UD_GRH_BYTES + length }] });
+    a.qp.postSend({ wrId: 2, opcode: WrOpcode.SEND, sgList: [{ mr: source, offset, length }], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: QKEY } });
+    assert.equal((await a.cq.take(1, TIMEOUT))[0]!.status, WcStatus.SUCCESS);
+    const [received] = await b.cq.take(1, TIMEOUT);
+    assert.equal(received!.status, WcStatus.SUCCESS);
+    assert.equal(received!.byteLen, UD_GRH_BYTES + length);
+    const at = offset + UD_GRH_BYTES;
+    misplaced[`UD ${offset}+${length}`] = differingBytes(receiveBuffer.bytes.subarray(at, at + length), payload) +
+      // Nothing may land outside the receive's bytes.
+      receiveBuffer.bytes.subarray(0, offset).reduce((n, byte) => n + Number(byte !== 0), 0) +
+      receiveBuffer.bytes.subarray(at + length).reduce((n, byte) => n + Number(byte !== 0), 0);
+  }
+  const wrong = Object.entries(misplaced).filter(([, count]) => count > 0);
+  t.diagnostic(`misplaced bytes: ${wrong.length === 0 ? 'none' : wrong.map(([what, count]) => `${what}: ${count}`).join(', ')}`);
+  if (patched) assert.deepEqual(wrong, [], 'every byte in place');
+  else assert.ok(misplaced['UD 100+1024']! > 0, 'the stock misplacement');
 });
 
 /** Closes the pair's QPs in error and checks that a fresh pair still moves bytes: the kernel lived. */

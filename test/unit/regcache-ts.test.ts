@@ -24,17 +24,24 @@ test('odpMissing says why ODP cannot serve the memory, or nothing when it can', 
   assert.equal(odpMissing({ ...rxe, udOdpCaps: 0 }, 'ud'), 'the device has no ODP SEND, RECV on UD');
 });
 
-test("chooseStrategy: 'auto' takes the monitor, then ODP, then no caching; explicit choices are kept", () => {
-  assert.deepEqual(chooseStrategy('auto', undefined, undefined), { strategy: 'monitor', reason: 'userfaultfd monitors the memory' });
-  assert.equal(chooseStrategy('auto', 'no odp', undefined).strategy, 'monitor');
-  assert.deepEqual(chooseStrategy('auto', undefined, 'userfaultfd: EPERM'), {
-    strategy: 'odp',
-    reason: 'no userfaultfd (userfaultfd: EPERM); the device has On-Demand Paging',
+test("chooseStrategy: 'auto' takes ODP that passes the probe, then the monitor, then no caching; explicit choices are kept", () => {
+  const misplaces = () => 'ODP misplaces data';
+  let probes = 0;
+  const counted = () => (probes++, undefined);
+  assert.deepEqual(chooseStrategy('auto', undefined, undefined, counted), { strategy: 'odp', reason: "the device has On-Demand Paging and it placed the probe's data right" });
+  assert.equal(probes, 1);
+  assert.deepEqual(chooseStrategy('auto', undefined, undefined, misplaces), { strategy: 'monitor', reason: 'userfaultfd monitors the memory; no ODP (ODP misplaces data)' });
+  assert.equal(chooseStrategy('auto', 'no odp', undefined, counted).strategy, 'monitor');
+  assert.equal(probes, 1, 'no probe without ODP capabilities');
+  assert.deepEqual(chooseStrategy('auto', undefined, 'userfaultfd: EPERM', misplaces), {
+    strategy: 'uncached',
+    reason: 'no userfaultfd (userfaultfd: EPERM) and no ODP (ODP misplaces data)',
   });
   assert.deepEqual(chooseStrategy('auto', 'no odp', 'userfaultfd: EPERM'), {
     strategy: 'uncached',
     reason: 'no userfaultfd (userfaultfd: EPERM) and no ODP (no odp)',
   });
+  assert.equal(chooseStrategy('odp', undefined, undefined, misplaces).strategy, 'odp', 'an explicit choice is not probed');
   for (const strategy of ['monitor', 'uncached', 'unsafe-unmonitored'] as const) {
     assert.deepEqual(chooseStrategy(strategy, 'no odp', 'no uffd'), { strategy, reason: 'requested' });
   }
