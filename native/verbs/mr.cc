@@ -135,10 +135,10 @@ Napi::Value Mr::Cached(const Napi::CallbackInfo& info) {
 // rdma-core 59) libibverbs answers EOPNOTSUPP itself, which is the feature detection.
 Napi::Value Mr::Advise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckAttached(env);
   uint32_t advice = ToU32(info[0], "advice", IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT);
   uint32_t flags = ToU32(info[1], "flags");
   uint64_t offset = ToU64(info[2], "offset"), length = ToU64(info[3], "length");
+  CheckAttached(env);
   if (offset > view_.length || length > view_.length - offset || length > UINT32_MAX) {
     ThrowRange(env, "the range exceeds the memory region");
   }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { Access, RdmaError, allocate, odpMisplaces, odpMissing, type LoopbackPair, type MappedBuffer, type MemoryRegion } from '../../lib';
 import { differingBytes, rdmaWrite, rdmaWrites } from '../support/memory';
-import { open, pair, random, remoteAccess } from '../support/fixture';
+import { deviceName, open, pair, random, remoteAccess } from '../support/fixture';
 import { randomRounds } from '../support/regcache-rounds';
 
 // Every test asks the device first (queryDevice's ODP capabilities, as the library does) and checks what
@@ -99,6 +101,32 @@ test('advise (prefetch) is EOPNOTSUPP where the provider has no advise_mr, and w
   }
   const data = loop.pd.registerMemory(Buffer.alloc(SIZE));
   assert.equal(writePageStarts(loop, data, region, buffer), 0);
+});
+
+test("advise (prefetch) for real with sid's rdma-core, in a chroot of sid (the host's rdma-core untouched)", (t) => {
+  const root = process.env.RDMA_NODE_SUITE_ROOT;
+  if (root === undefined) {
+    assert.equal(patched, false, 'the patched VM brings a chroot of sid');
+    return;
+  }
+  // A private mount namespace: the device, /proc, /sys, this checkout and this node, bound into the chroot.
+  const script = [
+    'mount --rbind /dev "$1/dev"', 'mount -t proc proc "$1/proc"', 'mount --rbind /sys "$1/sys"',
+    'mount --bind "$2" "$1/project"', 'mount --bind "$3" "$1/usr/local/bin/node"',
+    'exec chroot "$1" /usr/local/bin/node /project/dist/test/device/advise-child.js',
+  ].join(' && ');
+  const project = join(__dirname, '..', '..', '..');
+  const output = execFileSync('unshare', ['--mount', '--fork', 'sh', '-c', script, 'sh', root, project, process.execPath], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, RDMA_NODE_DEVICE: deviceName() },
+  });
+  const result = JSON.parse(output.trim().split('\n').at(-1)!) as { libibverbs: string; pages: number; before: number; afterPrefetch: number; status: string; misplaced: number };
+  t.diagnostic(`${result.libibverbs}: ${result.before} of ${result.pages} pages present before prefetch-write, ${result.afterPrefetch} after`);
+  const version = Number(/libibverbs\.so\.1\.\d+\.(\d+)/.exec(result.libibverbs)?.[1]);
+  assert.ok(result.libibverbs.startsWith('/usr/lib/') && version >= 59, `sid's libibverbs (rdma-core ≥ 59) in use: ${result.libibverbs}`);
+  assert.equal(result.before, 0, 'fresh pages, never touched');
+  assert.equal(result.afterPrefetch, result.pages, 'prefetch-write with flush faulted every page in');
+  assert.equal(result.status, 'SUCCESS');
+  assert.equal(result.misplaced, 0);
 });
 
 test(`the ODP probe on the ${patched ? 'patched' : 'stock'} rdma_rxe finds ${patched ? 'every byte in place' : 'the misplacement'}`, () => {

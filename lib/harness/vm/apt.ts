@@ -3,9 +3,11 @@
  * cache directory per suite, and the mirror the system already uses (no mirror is named in the code).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
+import { readIfExists } from './paths';
 
 const run = promisify(execFile);
 
@@ -26,14 +28,6 @@ export function parseMirror(deb822: string | undefined, oneLine: string | undefi
     if (match && !match[2]!.includes('-')) return match[1];
   }
   return undefined;
-}
-
-function readIfExists(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 export function systemMirror(): string {

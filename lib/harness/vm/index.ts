@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { ensureInitramfs } from './initramfs';
 import { jobScript } from './job';
 import { ensureKernel, type Kernel, type Suite } from './kernel';
-import { ensurePatchedRxe } from './rxe-module';
+import { ensureChroot, ensurePatchedRxe } from './rxe-module';
 import { stderrLog, type Log } from './paths';
 import { BootFailure, combine, guestFor, PEER_GRACE_MS, statusOf, type Guest } from './guest';
 import { freeUdpPorts, pairHosts, pairSecrets } from './pair';
@@ -44,7 +44,8 @@ export interface VmOptions {
   signal?: AbortSignal;
   /**
    * 'stock' (default): the kernel's own rdma_rxe. 'patched': rdma_rxe built from the kernel's source with
-   * kernel/patches (sid's kernel only; built once, rxe-module.ts). The command sees RDMA_NODE_RXE.
+   * kernel/patches (sid's kernel only; built once, rxe-module.ts). The command sees RDMA_NODE_RXE, and
+   * with 'patched' RDMA_NODE_SUITE_ROOT: a chroot of sid with sid's rdma-core.
    */
   rxe?: 'stock' | 'patched';
 }
@@ -69,7 +70,7 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
   let grace: NodeJS.Timeout | undefined;
   try {
     for (const guest of guests) {
-      writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, RDMA_NODE_RXE: options.rxe ?? 'stock', ...options.env, ...guest.host?.env } }));
+      writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, RDMA_NODE_RXE: options.rxe ?? 'stock', ...(kernel.suiteRoot ? { RDMA_NODE_SUITE_ROOT: kernel.suiteRoot } : {}), ...options.env, ...guest.host?.env } }));
       if (cwd !== '/') writeFileSync(join(guest.jobDir, 'project'), cwd);
     }
     const what = hosts
@@ -149,7 +150,7 @@ export async function runInVm(command: string[], options: VmOptions = {}): Promi
         failed(suite, new Error(`the patched rdma_rxe is made for sid's kernel, not ${suite}'s`));
         continue;
       }
-      kernel = { ...kernel, rxeModule: await ensurePatchedRxe(kernel, log) };
+      kernel = { ...kernel, rxeModule: await ensurePatchedRxe(kernel, log), suiteRoot: await ensureChroot(kernel, log) };
     }
     // A panic while booting gets one more boot of the same kernel: sid's 7.2 kernel dies now and then in
     // early boot under multi-threaded TCG (an int3 oops on the second vCPU in sched_clock_cpu while the

@@ -27,6 +27,11 @@ export interface Kernel {
   modulesDir: string;
   /** An rdma_rxe.ko to load instead of the kernel's own (the patched one, rxe-module.ts). */
   rxeModule?: string;
+  /**
+   * A chroot of the kernel's suite with that suite's rdma-core (rxe-module.ts), for running the binding
+   * against a newer rdma-core than the host's; the command sees its path as RDMA_NODE_SUITE_ROOT.
+   */
+  suiteRoot?: string;
 }
 
 const day = 24 * 3600_000;

@@ -1,4 +1,5 @@
 /** Where the VM harness keeps downloaded kernels and built initramfs images. */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,3 +10,12 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 export type Log = (line: string) => void;
 export const stderrLog: Log = (line) => process.stderr.write(`[vm] ${line}\n`);
+
+/** A file's text, or undefined when it cannot be read (absent). */
+export function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

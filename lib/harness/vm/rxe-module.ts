@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 
 import { PrivateApt, systemMirror } from './apt';
 import type { Kernel } from './kernel';
-import { cacheRoot, type Log } from './paths';
+import { cacheRoot, readIfExists, type Log } from './paths';
 import { requireTools } from './tools';
 
 const run = promisify(execFile);
@@ -59,19 +59,34 @@ export async function ensurePatchedRxe(kernel: Kernel, log: Log): Promise<string
   return module;
 }
 
-/** A chroot of the kernel's suite with its headers (and so its compiler), made once per kernel version. */
-async function ensureChroot(kernel: Kernel, log: Log): Promise<string> {
+/**
+ * What the chroot holds: the module's build tools, and the suite's rdma-core (with what the addon links)
+ * for running this binding against a newer rdma-core than the host's (suite-root.ts).
+ */
+const chrootPackages = (kernel: Kernel): string[] => [
+  'make', 'binutils', `linux-headers-${kernel.version}`,
+  'libibverbs1', 'ibverbs-providers', 'librdmacm1t64', 'libpmix2t64',
+];
+
+/** A chroot of the kernel's suite, made once per kernel version (and package list). */
+export async function ensureChroot(kernel: Kernel, log: Log): Promise<string> {
   const root = join(cacheRoot(), `chroot-${kernel.suite}-${kernel.version}`);
-  if (existsSync(join(root, 'ready'))) return root;
+  const packages = chrootPackages(kernel).join(',');
+  if (readIfExists(join(root, 'ready'))?.split('\n')[1] === packages) return root;
+  if (process.getuid?.() !== 0) throw new Error(`making a ${kernel.suite} chroot needs root (debootstrap)`);
+  requireTools(['debootstrap']);
   for (const name of readdirSync(cacheRoot())) {
-    // Chroots of older kernels are never used again.
+    // Chroots of older kernels (or package lists) are never used again.
     if (name.startsWith(`chroot-${kernel.suite}-`)) rmSync(join(cacheRoot(), name), { recursive: true, force: true });
   }
-  log(`making a Debian ${kernel.suite} chroot with linux-headers-${kernel.version} (debootstrap, once per kernel)`);
+  log(`making a Debian ${kernel.suite} chroot with linux-headers-${kernel.version} and rdma-core (debootstrap, once per kernel)`);
   const partial = `${root}.partial-${process.pid}`;
   try {
-    await run('debootstrap', ['--variant=minbase', `--include=make,binutils,linux-headers-${kernel.version}`, kernel.suite, partial, systemMirror()], big);
-    writeFileSync(join(partial, 'ready'), `${new Date().toISOString()}\n`);
+    await run('debootstrap', ['--variant=minbase', `--include=${packages}`, kernel.suite, partial, systemMirror()], big);
+    // Mount points for running this project's node and checkout inside (the cache is read-only in the VM).
+    mkdirSync(join(partial, 'project'));
+    writeFileSync(join(partial, 'usr', 'local', 'bin', 'node'), '');
+    writeFileSync(join(partial, 'ready'), `${new Date().toISOString()}\n${packages}\n`);
     renameSync(partial, root);
   } catch (error) {
     rmSync(partial, { recursive: true, force: true });
