@@ -2,6 +2,8 @@
 # Installs the Debian packages this project needs, only those missing. Idempotent: a second run installs
 # nothing. Build needs the rdma-core headers; the device tests and `npm start` need the rxe provider, the
 # C reference tools (perftest, ibverbs-utils, rdmacm-utils) and what the Soft-RoCE VM is made of.
+# `setup.sh sanitize` installs the tools of `npm run test:sanitize` and `npm run lint:native` instead
+# (cmake, clang-tidy, valgrind): not needed by `npm test` or by users.
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,11 @@ packages=(
   libpmix-dev openmpi-bin libopenmpi-dev                                 # jobs: PMIx, mpirun
   slurmctld slurmd slurm-client munge openssh-server openssh-client      # jobs: srun, ssh between VMs
 )
+case "${1:-}" in
+  '') ;;
+  sanitize) packages=(cmake clang-tidy valgrind) ;;                      # cmake-js builds, lint:native, memcheck
+  *) echo "usage: setup.sh [sanitize]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

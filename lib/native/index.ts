@@ -3,6 +3,8 @@
  * loaded here. Everything else in lib/ is plain TypeScript on top of these handles; nothing outside lib/
  * should use them directly.
  */
+import { resolve } from 'node:path';
+
 import { RdmaError } from '../core/errors';
 import type { NativeVerbsFunctions } from './verbs';
 import type { NativeMemoryFunctions } from './memory';
@@ -26,9 +28,15 @@ export interface NativeBinding extends NativeVerbsFunctions, NativeMemoryFunctio
   testing: NativeTesting;
 }
 
+/**
+ * node-gyp's build, or the addon RDMA_NODE_ADDON names (a path, relative to the working directory): the
+ * cmake-js builds of CMakeLists.txt (build-asan/, build-debug/) are loaded this way by scripts/sanitize.sh
+ * and scripts/memcheck.sh. Child processes and workers inherit the variable, so they load the same one.
+ */
 function load(): NativeBinding {
+  const override = process.env.RDMA_NODE_ADDON;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const binding = require('../../../build/Release/rdma_native.node') as NativeBinding;
+  const binding = require(override ? resolve(override) : '../../../build/Release/rdma_native.node') as NativeBinding;
   binding.init({ RdmaError });
   return binding;
 }
