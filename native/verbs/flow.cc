@@ -206,7 +206,8 @@ Napi::Object Flow::Create(const Napi::CallbackInfo& info, Napi::Object qp_js, Qp
     FlowCounters* named = UnwrapOpen<FlowCounters>(use.counters, "counters");
     if (named->handle()->context != qp->handle()->context) ThrowType(env, "the counters and the QP must belong to the same context");
     ibv_counters* handle = named->handle();
-    std::memcpy(reinterpret_cast<uint8_t*>(packed.data()) + use.offset, &handle, sizeof(handle));
+    // The action holds the pointer itself (ibv_flow_spec_counter_action.counters), not what it points to.
+    std::memcpy(reinterpret_cast<uint8_t*>(packed.data()) + use.offset, &handle, sizeof(handle));  // NOLINT(bugprone-sizeof-expression)
     counters.push_back(named);
   }
   ibv_flow* flow = ibv_create_flow(qp->handle(), reinterpret_cast<ibv_flow_attr*>(packed.data()));
