@@ -170,6 +170,7 @@ static void TestFaults() {
 static void TestUnmapThenCheck() {
   std::atomic<int> stale{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; t++) {
     threads.emplace_back([&] {
       for (int i = 0; i < 500; i++) {
