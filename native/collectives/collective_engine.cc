@@ -86,7 +86,8 @@ class CollectiveRun : public Napi::AsyncWorker {
       if (IsDetached(env, output)) {
         return deferred_.Reject(Napi::TypeError::New(env, "the output buffer was detached during the collective").Value());
       }
-      memcpy(output.Data(), engine_->work_.data + output_at_, output.ByteLength());
+      // An empty array's Data() is null, which memcpy must not get even for 0 bytes.
+      if (output.ByteLength() > 0) memcpy(output.Data(), engine_->work_.data + output_at_, output.ByteLength());
     }
     deferred_.Resolve(env.Undefined());
   }
@@ -313,7 +314,7 @@ Napi::Value CollectiveEngine::Run(const Napi::CallbackInfo& info) {
     int err = MapArea(&work_, grown, IBV_ACCESS_LOCAL_WRITE);
     if (err != 0) ThrowVerb(env, "ibv_reg_mr", err, "the collectives' work area");
   }
-  if (!input.IsEmpty()) memcpy(work_.data + base[input_region] + input_offset, input.Data(), input.ByteLength());
+  if (!input.IsEmpty() && input.ByteLength() > 0) memcpy(work_.data + base[input_region] + input_offset, input.Data(), input.ByteLength());
   plan.work = work_.data;
   plan.work_lkey = work_.mr->lkey;
   auto* run = new CollectiveRun(env, this, std::move(plan), output, base[output_region] + output_offset);
