@@ -59,6 +59,21 @@ function channel(): NativeCmChannel {
   return sharedChannel;
 }
 
+/**
+ * After a DEVICE_REMOVAL: librdmacm keeps a context of its own on every device and closes one only when
+ * it lists the devices again and finds it gone, and the kernel's removal waits for it (rxe cannot revoke
+ * a context). The device leaves the list once the IDs on it are closed; until then (30 s at most), every
+ * 100 ms librdmacm is made to look.
+ */
+function releaseRemovedDevice(name: string): void {
+  const deadline = Date.now() + 30_000;
+  const look = (): void => {
+    native.syncCmDevices();
+    if (native.listDevices().some((device) => device.name === name) && Date.now() < deadline) setTimeout(look, 100).unref();
+  };
+  look();
+}
+
 /** An IP literal for `host`; a name that does not resolve is an RdmaError EHOSTUNREACH naming `verb`. */
 async function toAddress(host: string, verb: string): Promise<string> {
   if (typeof host !== 'string') throw new TypeError('host must be a string');
@@ -110,6 +125,8 @@ function eventError(verb: string, event: CmEvent): RdmaError {
 export class CmId extends NativeEmitter<NativeCmId> {
   readonly portSpace: PortSpace;
   #peerDisconnected = false;
+  /** The device named by a DEVICE_REMOVAL of this ID. */
+  #removedDevice: string | undefined;
   #waiter: { accept: Set<CmEventType>; resolve: (event: CmEvent) => void; reject: (error: Error) => void; verb: string } | undefined;
 
   /** @internal Use CmId.create(), or take it from a 'connection' event. */
@@ -247,12 +264,14 @@ export class CmId extends NativeEmitter<NativeCmId> {
     listening.delete(this);
     this.handle.close();
     this.#settle(undefined, rdmaError('rdma_destroy_id', 'ECANCELED', 'the CM ID was closed'));
+    if (this.#removedDevice !== undefined) releaseRemovedDevice(this.#removedDevice);
   }
 
   /** @internal Called by the channel for every event of this ID. */
   dispatch(raw: NativeCmEvent): void {
     const event = toEvent(raw, this.portSpace);
     if (event.type === CmEventType.DISCONNECTED) this.#peerDisconnected = true;
+    if (event.type === CmEventType.DEVICE_REMOVAL) this.#removedDevice = this.handle.context?.deviceName;
     const waiter = this.#waiter;
     if (waiter && waiter.accept.has(event.type)) this.#settle(event);
     else if (waiter && errorEvents.has(event.type)) this.#settle(undefined, eventError(waiter.verb, event));

@@ -56,4 +56,6 @@ export interface NativeCmId extends NativeResource {
 /** The binding's functions for this area. */
 export interface NativeCmFunctions {
   createCmChannel(listener: (target: NativeCmId, event: NativeCmEvent) => void): NativeCmChannel;
+  /** librdmacm lists the devices again, closing its context on any that is gone (rdma_get_devices). */
+  syncCmDevices(): void;
 }

@@ -82,6 +82,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openContext", Napi::Function::New(env, Context::Open, "openContext"));
   exports.Set("benchRun", Napi::Function::New(env, BenchRun, "benchRun"));
   exports.Set("createCmChannel", Napi::Function::New(env, CmChannel::Create, "createCmChannel"));
+  exports.Set("syncCmDevices", Napi::Function::New(env, SyncCmDevices, "syncCmDevices"));
   exports.Set("allocate", Napi::Function::New(env, MappedBuffer::Allocate, "allocate"));
   exports.Set("createRegistrationCache", Napi::Function::New(env, RegistrationCache::Create, "createRegistrationCache"));
   exports.Set("monitorStatus", Napi::Function::New(env, MonitorStatus, "monitorStatus"));

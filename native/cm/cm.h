@@ -37,6 +37,11 @@ class CmChannel : public Napi::ObjectWrap<CmChannel>, public Resource, public Li
   int ids_ = 0;
 };
 
+// binding.syncCmDevices(): librdmacm lists the devices again, closing its own context on any that is gone
+// (at once, or when its last ID goes), unless no device is left at all. Until then the kernel's removal
+// of such a device waits.
+Napi::Value SyncCmDevices(const Napi::CallbackInfo& info);
+
 class CmId : public Napi::ObjectWrap<CmId>, public Resource, public Lifecycle<CmId> {
  public:
   static constexpr napi_type_tag kTag = {0x7264'6d61'0001'000bULL, 0x636d'6964'0000'0000ULL};
