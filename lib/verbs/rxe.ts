@@ -3,7 +3,10 @@
  * `rdma link add NAME type rxe netdev NETDEV` and `rdma link delete NAME` do, and every RDMA port listed
  * as `rdma link show` lists them. Adding and deleting need CAP_NET_ADMIN.
  */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
 import { PortState } from './constants';
+import { rdmaError } from '../core/errors';
 import { formatGuid } from '../core/gid';
 import { native } from '../native';
 
@@ -41,8 +44,49 @@ export function addRxe(netdev: string, options: { name?: string } = {}): string 
   return native.rdmaLinkAdd(name, netdev, 'rxe');
 }
 
-/** Deletes the device `name` (any the kernel lets netlink delete: rxe, siw). RdmaError ENODEV when there is none. */
+/** The character devices (/dev/infiniband/uverbsN) through which contexts on the RDMA device `name` are opened. */
+function verbsDevices(name: string): string[] {
+  const dir = '/sys/class/infiniband_verbs';
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.filter((entry) => {
+    try {
+      return readFileSync(`${dir}/${entry}/ibdev`, 'utf8').trim() === name;
+    } catch {
+      return false;
+    }
+  }).map((entry) => `/dev/infiniband/${entry}`);
+}
+
+/** Whether this process has a context open on the RDMA device `name` (its own, or one librdmacm opened). */
+function holdsDevice(name: string): boolean {
+  const devices = new Set(verbsDevices(name));
+  if (devices.size === 0) return false;
+  return readdirSync('/proc/self/fd').some((fd) => {
+    try {
+      return devices.has(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Deletes the device `name` (any the kernel lets netlink delete: rxe, siw). RdmaError ENODEV when there is
+ * none. The kernel's deletion waits until every process holding a context on the device has closed it
+ * (rxe cannot revoke one): a process that holds one itself would wait for itself forever, so that is an
+ * RdmaError EBUSY instead. librdmacm opens every device once a process uses it and keeps them: such a
+ * process deletes a device through another (`rdma-node rxe del NAME`).
+ */
 export function deleteRxe(name: string): void {
+  if (typeof name !== 'string') throw new TypeError('name must be a string');
+  if (holdsDevice(name)) {
+    throw rdmaError('rdma link del', 'EBUSY', `this process has ${name} open (its own contexts, or librdmacm's); close them, or delete it from another process`);
+  }
   native.rdmaLinkDelete(name);
 }
 

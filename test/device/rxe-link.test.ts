@@ -68,6 +68,8 @@ test('an added device is listed, opens, and is gone once deleted', () => {
       // rxe cannot disassociate a context: the device is deleted only once this is closed.
       using context = openDevice(name);
       assert.equal(context.queryPort(1).physState, link?.physicalState);
+      // Deleting it here would wait for this very process: refused instead of hanging.
+      assert.throws(() => deleteRxe(name), refused('EBUSY', 'rdma link del', new RegExp(`this process has ${name} open`)));
     }
     // A netdev takes one rxe device (rxe_newlink: "already configured").
     assert.throws(() => addRxe(netdev, { name: `${name}x` }), refused('EEXIST', 'RDMA_NLDEV_CMD_NEWLINK'));
