@@ -36,11 +36,11 @@ export const random = (size: number): Buffer => randomBytes(size);
 
 export const TIMEOUT = { timeoutMs: 30_000 };
 
-/** This process's objects in the kernel's RDMA resource tracking (`rdma -j resource show TYPE`), by type. */
-export function kernelObjects(): Record<'pd' | 'cq' | 'qp' | 'mr', number> {
+/** A process's objects in the kernel's RDMA resource tracking (`rdma -j resource show TYPE`), by type. */
+export function kernelObjects(pid = process.pid): Record<'pd' | 'cq' | 'qp' | 'mr', number> {
   const count = (type: string): number => {
     const rows = JSON.parse(execFileSync('rdma', ['-j', 'resource', 'show', type], { encoding: 'utf8' })) as { pid?: number }[];
-    return rows.filter((row) => row.pid === process.pid).length;
+    return rows.filter((row) => row.pid === pid).length;
   };
   return { pd: count('pd'), cq: count('cq'), qp: count('qp'), mr: count('mr') };
 }
