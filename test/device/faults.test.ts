@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 
 import {
   QpState, QpType, RdmaError, WcStatus, WrOpcode,
-  type CompletionQueue, type ConnectOptions, type ProtectionDomain, type QueuePair, type SharedReceiveQueue,
+  type CompletionQueue, type ConnectOptions, type ProtectionDomain, type QueuePair,
 } from '../../lib';
 import { TIMEOUT, deviceName, kernelObjects, open } from '../support/fixture';
 import { waitFor } from '../support/processes';
@@ -27,12 +27,12 @@ function runChild(mode: string, wrapper: string[] = []): Record<string, any> {
   return JSON.parse(run.stdout.trim().split('\n').at(-1)!);
 }
 
-/** Two RC QPs on one CQ each, connected with `options` (the receiver's optionally on an SRQ). */
-function connected(pd: ProtectionDomain, options: ConnectOptions, srq?: SharedReceiveQueue): { qps: [QueuePair, QueuePair]; cqs: [CompletionQueue, CompletionQueue] } {
+/** Two RC QPs on one CQ each, connected with `options`. */
+function connected(pd: ProtectionDomain, options: ConnectOptions): { qps: [QueuePair, QueuePair]; cqs: [CompletionQueue, CompletionQueue] } {
   const cqs = [pd.context.createCq(64, { channel: true }), pd.context.createCq(64, { channel: true })] as [CompletionQueue, CompletionQueue];
   const qps = [
     pd.createQp({ qpType: QpType.RC, sendCq: cqs[0], recvCq: cqs[0], maxSendWr: 64, maxRecvWr: 64 }),
-    pd.createQp({ qpType: QpType.RC, sendCq: cqs[1], recvCq: cqs[1], maxSendWr: 64, maxRecvWr: 64, srq }),
+    pd.createQp({ qpType: QpType.RC, sendCq: cqs[1], recvCq: cqs[1], maxSendWr: 64, maxRecvWr: 64 }),
   ] as [QueuePair, QueuePair];
   qps[0].connect(qps[1].address(), options);
   qps[1].connect(qps[0].address(), options);

@@ -12,12 +12,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import {
-  Access, MwType, QpState, QpType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, odpMissing,
-  type CompletionQueue, type Context, type ProtectionDomain,
-} from '../../lib';
+import { Access, MwType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, odpMissing, type CompletionQueue } from '../../lib';
 import { differingBytes } from '../support/memory';
-import { TIMEOUT, open, pair, random, remoteAccess } from '../support/fixture';
+import { QKEY, TIMEOUT, open, pair, random, remoteAccess, udQp } from '../support/fixture';
 
 const patched = process.env.RDMA_NODE_RXE === 'patched';
 const PAGE = 4096;
@@ -132,17 +129,6 @@ test(`ODP atomics on the ${patched ? 'patched' : 'stock'} rdma_rxe: fetch-and-ad
   });
   assert.deepEqual(wrongSwap, [], 'each compare-and-swap returned the old value and swapped only on a match');
 });
-
-const QKEY = 0x11111111;
-
-function udQp(context: Context, pd: ProtectionDomain) {
-  const cq = context.createCq(16, { channel: true });
-  const qp = pd.createQp({ sendCq: cq, qpType: QpType.UD, maxSendWr: 4, maxRecvWr: 4 });
-  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: QKEY });
-  qp.modify({ qpState: QpState.RTR });
-  qp.modify({ qpState: QpState.RTS, sqPsn: 0 });
-  return { cq, qp };
-}
 
 test(`UD sends out of and into ODP buffers on the ${patched ? 'patched' : 'stock'} rdma_rxe, at every kind of offset`, async (t) => {
   if (odpMissingHere('ud', Access.LOCAL_WRITE)) return;

@@ -3,22 +3,10 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 
 import {
-  Access, AsyncEventType, MwType, QpState, QpType, UD_GRH_BYTES, WcFlags, WcOpcode, WrOpcode, splitUdReceive, udReceiveBytes,
-  type AsyncEvent, type Context,
-  type ProtectionDomain,
+  Access, AsyncEventType, MwType, UD_GRH_BYTES, WcFlags, WcOpcode, WrOpcode, splitUdReceive, udReceiveBytes,
+  type AsyncEvent, type ProtectionDomain,
 } from '../../lib';
-import { TIMEOUT, open, random } from '../support/fixture';
-
-const QKEY = 0x11111111;
-
-function udQp(context: Context, pd: ProtectionDomain) {
-  const cq = context.createCq(64, { channel: true });
-  const qp = pd.createQp({ sendCq: cq, qpType: QpType.UD, maxSendWr: 16, maxRecvWr: 16 });
-  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: QKEY });
-  qp.modify({ qpState: QpState.RTR });
-  qp.modify({ qpState: QpState.RTS, sqPsn: 0 });
-  return { cq, qp };
-}
+import { QKEY, TIMEOUT, open, random, udQp } from '../support/fixture';
 
 test('UD datagrams through an AH made from a GID, answered through an AH made from the completion', async () => {
   using context = open();

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 
-import { Access, createLoopbackPair, listDevices, openDevice, type Context, type LoopbackOptions, type LoopbackPair } from '../../lib';
+import { Access, QpState, QpType, createLoopbackPair, listDevices, openDevice, type Context, type LoopbackOptions, type LoopbackPair, type ProtectionDomain } from '../../lib';
 
 export function deviceName(): string {
   const name = process.env.RDMA_NODE_DEVICE ?? listDevices()[0]?.name;
@@ -33,6 +33,19 @@ export function pair(options: LoopbackOptions = {}): { context: Context; pair: L
 }
 
 export const random = (size: number): Buffer => randomBytes(size);
+
+/** The QKey of the UD QPs made by udQp(). */
+export const QKEY = 0x11111111;
+
+/** A UD QP in RTS on port 1 with its own CQ (with a completion channel, for take()). */
+export function udQp(context: Context, pd: ProtectionDomain) {
+  const cq = context.createCq(64, { channel: true });
+  const qp = pd.createQp({ sendCq: cq, qpType: QpType.UD, maxSendWr: 16, maxRecvWr: 16 });
+  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: QKEY });
+  qp.modify({ qpState: QpState.RTR });
+  qp.modify({ qpState: QpState.RTS, sqPsn: 0 });
+  return { cq, qp };
+}
 
 export const TIMEOUT = { timeoutMs: 30_000 };
 

@@ -61,7 +61,7 @@ export async function ensurePatchedRxe(kernel: Kernel, log: Log): Promise<string
 
 /**
  * What the chroot holds: the module's build tools, and the suite's rdma-core (with what the addon links)
- * for running this binding against a newer rdma-core than the host's (suite-root.ts).
+ * for running this binding against a newer rdma-core than the host's (RDMA_NODE_SUITE_ROOT in the VM).
  */
 const chrootPackages = (kernel: Kernel): string[] => [
   'make', 'binutils', `linux-headers-${kernel.version}`,
