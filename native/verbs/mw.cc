@@ -35,8 +35,9 @@ Napi::Object Mw::Create(const Napi::CallbackInfo& info, Napi::Object pd_js, Pd* 
   return object;
 }
 
-void Mw::Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp) {
-  bound_ = true;
+uint64_t Mw::BindPosted(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp) {
+  state_->generation++;
+  state_->pending_qp = qp;
   rkey_ = rkey;
   if (mr != mr_) {
     if (mr_ != nullptr) StopDependingOn(mr_);
@@ -48,6 +49,13 @@ void Mw::Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_
     DependOn(qp_js, qp);
     qp_ = qp;
   }
+  return state_->generation;
+}
+
+void Mw::Invalidated() {
+  state_->generation++;
+  state_->bound = false;
+  state_->pending_qp = nullptr;
 }
 
 int Mw::Destroy(CloseMode) {

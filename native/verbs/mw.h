@@ -4,12 +4,23 @@
 #include <infiniband/verbs.h>
 #include <napi.h>
 
+#include <memory>
+
 #include "addon/resource.h"
 
 namespace rdma {
 
 class Context;
 class Pd;
+
+// What the binding knows of a window's state in rxe, shared with the queues whose binds of it are still
+// outstanding (they may outlive the window object). rxe oopses invalidating a type-2 window it has not bound
+// (see the README), and a posted bind may yet fail or be flushed: only a completion says rxe bound it.
+struct WindowState {
+  bool bound = false;                // a bind completed (its own completion or a later one of its QP), none invalidated it since
+  uint64_t generation = 0;           // binds and invalidations posted so far
+  const void* pending_qp = nullptr;  // the QP through which the latest bind is outstanding
+};
 
 class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
  public:
@@ -23,11 +34,16 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
   ibv_mw* handle() const { return mw_; }
   // A bind was posted: the window now uses `mr` (the device reaches its memory through the window), so it
   // holds it and closes before it, and a type-2 window closes before the QP it was bound through (a QP
-  // destroyed under a bound type-2 window blocks in rxe for ~50 s).
-  void Bound(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp);
-  // A LOCAL_INV was posted for it, or a SEND_WITH_INV naming it arrived.
-  void Invalidated() { bound_ = false; }
-  bool bound() const { return bound_; }
+  // destroyed under a bound type-2 window blocks in rxe for ~50 s). Returns the bind's generation: the queue
+  // confirms it (WindowState) when the request completes successfully.
+  uint64_t BindPosted(uint32_t rkey, Napi::Object mr_js, Resource* mr, Napi::Object qp_js, Resource* qp);
+  // A LOCAL_INV was posted for it, or a SEND_WITH_INV naming it was posted or arrived.
+  void Invalidated();
+  // Whether rxe will find it bound when an invalidation posted now through `qp` runs: a bind completed, or
+  // one is outstanding on that same QP (which runs it first, or fails and flushes what follows).
+  bool MayInvalidate(const void* qp) const { return state_->bound || (qp != nullptr && state_->pending_qp == qp); }
+  const std::shared_ptr<WindowState>& state() const { return state_; }
+  uint32_t current_rkey() const { return rkey_; }  // of the latest bind posted
 
  private:
   int Destroy(CloseMode mode) override;
@@ -36,7 +52,7 @@ class Mw : public Napi::ObjectWrap<Mw>, public Resource, public Lifecycle<Mw> {
 
   ibv_mw* mw_ = nullptr;
   Context* context_ = nullptr;
-  bool bound_ = false;
+  std::shared_ptr<WindowState> state_ = std::make_shared<WindowState>();
   uint32_t rkey_ = 0;  // of the current binding: a type-2 bind's rkey is the poster's, not in ibv_mw
   Resource* mr_ = nullptr;  // what it was last bound to
   Resource* qp_ = nullptr;

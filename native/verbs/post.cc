@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,11 +59,16 @@ void InFlight::Add(size_t index, bool signaled, const std::vector<ObjectUse>* us
     request.objects++;
   }
   requests_.push_back(request);
+  added_++;
 }
 
-void InFlight::Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses) {
+void InFlight::Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses,
+                    std::vector<WindowBind>* binds) {
+  uint64_t base = added_;
   size_t next_use = 0;
   for (size_t i = 0; i < count; i++) Add(i, signal_all || (wrs[i].send_flags & IBV_SEND_SIGNALED) != 0, uses, &next_use);
+  if (binds == nullptr) return;
+  for (WindowBind& bind : *binds) binds_.push_back({base + bind.request, std::move(bind.window), bind.generation});
 }
 
 void InFlight::Received(size_t count, const std::vector<ObjectUse>* uses) {
@@ -77,6 +83,14 @@ void InFlight::PopOldest() {
     objects_.pop_front();
   }
   requests_.pop_front();
+  popped_++;
+  // Completed successfully (an error completion clears instead): rxe bound the windows of these binds.
+  for (; !binds_.empty() && binds_.front().request < popped_; binds_.pop_front()) {
+    WindowState& window = *binds_.front().window;
+    if (window.generation != binds_.front().generation) continue;  // bound or invalidated again since
+    window.bound = true;
+    window.pending_qp = nullptr;
+  }
 }
 
 void InFlight::SendCompleted() {
@@ -92,6 +106,12 @@ void InFlight::ReceiveCompleted() {
 }
 
 void InFlight::Clear() {
+  // The device runs none of them any more: a bind not yet completed did not (or will not) bind its window.
+  for (const PendingBind& bind : binds_) {
+    if (bind.window->generation == bind.generation) bind.window->pending_qp = nullptr;
+  }
+  binds_.clear();
+  popped_ = added_;
   requests_.clear();
   objects_.clear();
   held_.clear();
@@ -196,15 +216,18 @@ static void ParseBind(Keys& k, Napi::Object js, size_t request, SendList* out, i
   wr->bind_mw.bind_info.mw_access_flags = access;
   out->uses.push_back({request, mw, mw_js.As<Napi::Object>(), nullptr});
   out->uses.push_back({request, mr, mr_js.As<Napi::Object>(), mr});
-  out->binds.push_back({request, mw, rkey, mr, mr_js.As<Napi::Object>()});
+  out->binds.push_back({request, mw, rkey, mr});
 }
 
 uint64_t ExtendedSendOps(ibv_qp_type type) {
   constexpr uint64_t unreliable = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
+  // No LOCAL_INV on UC: rxe (kernel and provider) has none there, and asking for it fails the QP's
+  // creation with EOPNOTSUPP (found by test/device/wr-fuzz.test.ts).
   constexpr uint64_t connected = unreliable | IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
-                                 IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
+                                 IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_SEND_WITH_INV;
   switch (type) {
-    case IBV_QPT_RC: case IBV_QPT_XRC_SEND: return connected | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+    case IBV_QPT_RC: case IBV_QPT_XRC_SEND:
+      return connected | IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
     case IBV_QPT_UC: return connected;
     default: return unreliable;
   }
@@ -215,17 +238,6 @@ static uint64_t ExtendedOpBit(uint32_t opcode) { return 1ULL << opcode; }
 static_assert(IBV_QP_EX_WITH_RDMA_WRITE == 1ULL << IBV_WR_RDMA_WRITE && IBV_QP_EX_WITH_BIND_MW == 1ULL << IBV_WR_BIND_MW &&
                   IBV_QP_EX_WITH_SEND_WITH_INV == 1ULL << IBV_WR_SEND_WITH_INV,
               "IBV_QP_EX_WITH_* follows enum ibv_wr_opcode");
-
-// An rkey that names a type-2 window of this context which is not bound now: invalidating it would make rxe
-// dereference the window's missing MR (a kernel oops; see the README), so the binding refuses it.
-static void CheckInvalidation(Napi::Env env, const QueueLimits& limits, uint32_t rkey, const SendList& list) {
-  Mw* mw = limits.context != nullptr ? limits.context->WindowAt(rkey) : nullptr;
-  if (mw == nullptr || mw->handle()->type != IBV_MW_TYPE_2 || mw->bound()) return;
-  for (const SendList::Bind& bind : list.binds) {
-    if (bind.mw == mw) return;  // bound earlier in this list
-  }
-  ThrowVerb(env, "ibv_post_send", EINVAL, "rkey " + std::to_string(rkey) + " names a type-2 window that is not bound");
-}
 
 // [{wrId, opcode, sendFlags, sgList, immData, invalidateRkey, remoteAddr, rkey, compareAdd, swap, ah, remoteQpn,
 //   remoteQkey, remoteSrqn, bind}] → a linked list ready for ibv_post_send.
@@ -249,6 +261,11 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
     wr.opcode = static_cast<ibv_wr_opcode>(opcode);
     wr.send_flags = PropU32(k, js, Key::sendFlags, 0);
     bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
+    if (inline_data && (opcode == IBV_WR_RDMA_READ || opcode == IBV_WR_ATOMIC_CMP_AND_SWP || opcode == IBV_WR_ATOMIC_FETCH_AND_ADD)) {
+      // The reply lands where the SGEs say; rxe's provider copies inline bytes over them, and rxe then places
+      // the reply by those bytes (LOC_PROT_ERR, and once in the fuzz a request that never completed).
+      ThrowVerb(env, "ibv_post_send", EINVAL, "an RDMA read or atomic cannot be inline: its reply lands in its sgList");
+    }
     // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
     // keeps alive, never from a bare buffer.
     ParseSgList(k, js, inline_data, i, limits, &out->uses, prepared ? nullptr : &out->inline_buffers, &out->sges[i]);
@@ -302,14 +319,54 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
       out->uses.push_back({i, ah, ah_js.As<Napi::Object>(), nullptr});
     }
   }
-  // After the whole list is read: a bind earlier in it counts.
+  // Checked at each post (CheckInvalidations): a prepared list is posted when the windows' state may differ.
   for (size_t i = 0; i < count; i++) {
     const ibv_send_wr& wr = out->wrs[i];
-    if (wr.opcode != IBV_WR_LOCAL_INV && wr.opcode != IBV_WR_SEND_WITH_INV) continue;
-    CheckInvalidation(env, limits, wr.invalidate_rkey, *out);
-    // A SEND_WITH_INV naming one of this context's windows invalidates it at the receiver, here: rxe's
-    // receive completion does not say so (no IBV_WC_WITH_INV), so it is recorded at the post.
-    out->invalidations.emplace_back(i, wr.invalidate_rkey);
+    if (wr.opcode == IBV_WR_LOCAL_INV || wr.opcode == IBV_WR_SEND_WITH_INV) out->invalidations.emplace_back(i, wr.invalidate_rkey);
+  }
+}
+
+// Calls on_bind(bind) and on_invalidation(request, rkey) for the binds and invalidations among the first
+// `end` requests of the list, in request order.
+template <class OnBind, class OnInvalidation>
+static void ForEachWindowEvent(const SendList& list, size_t end, OnBind&& on_bind, OnInvalidation&& on_invalidation) {
+  size_t b = 0, v = 0;
+  while (b < list.binds.size() || v < list.invalidations.size()) {
+    bool bind = v == list.invalidations.size() || (b < list.binds.size() && list.binds[b].request < list.invalidations[v].first);
+    if ((bind ? list.binds[b].request : list.invalidations[v].first) >= end) return;
+    if (bind) {
+      on_bind(list.binds[b++]);
+    } else {
+      on_invalidation(list.invalidations[v].first, list.invalidations[v].second);
+      v++;
+    }
+  }
+}
+
+void CheckInvalidations(Napi::Env env, const SendList& list, size_t first, size_t count, Context* context, const Resource* qp) {
+  if (context == nullptr) return;
+  for (const auto& [request, rkey] : list.invalidations) {
+    if (request < first || request >= first + count) continue;
+    Mw* mw = context->WindowAt(rkey);
+    if (mw == nullptr || mw->handle() == nullptr) continue;
+    // A SEND_WITH_INV the receiver cannot honour is acknowledged by rxe, which then puts the receiving QP in
+    // the error state without telling the sender: the sender's next request never completes.
+    bool send = list.wrs[request].opcode == IBV_WR_SEND_WITH_INV;
+    if (mw->handle()->type != IBV_MW_TYPE_2) {
+      if (send) ThrowVerb(env, "ibv_post_send", EINVAL, "rkey " + std::to_string(rkey) + " names a type-1 window, which SEND_WITH_INV cannot invalidate");
+      continue;
+    }
+    // The last bind (its key) or invalidation (none) of this window earlier in the slice decides, if any.
+    std::optional<std::optional<uint32_t>> earlier;
+    ForEachWindowEvent(
+        list, request, [&](const SendList::Bind& bind) { if (bind.request >= first && bind.mw == mw) earlier = bind.rkey; },
+        [&](size_t other, uint32_t other_rkey) { if (other >= first && context->WindowAt(other_rkey) == mw) earlier = std::optional<uint32_t>(); });
+    std::optional<uint32_t> key = earlier.has_value() ? *earlier : mw->MayInvalidate(qp) ? std::optional<uint32_t>(mw->current_rkey()) : std::nullopt;
+    if (!key.has_value()) {
+      ThrowVerb(env, "ibv_post_send", EINVAL,
+                "rkey " + std::to_string(rkey) + " names a type-2 window that is not bound, or whose bind has not completed");
+    }
+    if (send && *key != rkey) ThrowVerb(env, "ibv_post_send", EINVAL, "rkey " + std::to_string(rkey) + " is not the key of its window's binding (" + std::to_string(*key) + ")");
   }
 }
 
@@ -327,14 +384,21 @@ void CheckParsed(Napi::Env env, const SendList& list) {
   }
 }
 
-void RecordWindows(const SendList& list, size_t posted, Context* context, Resource* qp, Napi::Object qp_js) {
-  for (const SendList::Bind& bind : list.binds) {
-    if (bind.request < posted) bind.mw->Bound(bind.rkey, bind.mr_js, bind.mr, qp_js, qp);
-  }
-  for (const auto& [request, rkey] : list.invalidations) {
-    if (request >= posted) continue;
-    if (Mw* mw = context->WindowAt(rkey)) mw->Invalidated();
-  }
+std::vector<WindowBind> RecordWindows(const SendList& list, size_t first, size_t posted, Context* context, Resource* qp, Napi::Object qp_js) {
+  std::vector<WindowBind> binds;
+  // In posting order: a bind's generation tells whether anything happened to its window after it.
+  ForEachWindowEvent(
+      list, first + posted,
+      [&](const SendList::Bind& bind) {
+        if (bind.request < first) return;
+        uint64_t generation = bind.mw->BindPosted(bind.rkey, bind.mr->Value(), bind.mr, qp_js, qp);
+        if (bind.mw->handle()->type == IBV_MW_TYPE_2) binds.push_back({bind.request - first, bind.mw->state(), generation});
+      },
+      [&](size_t request, uint32_t rkey) {
+        Mw* mw = request >= first && context != nullptr ? context->WindowAt(rkey) : nullptr;
+        if (mw != nullptr) mw->Invalidated();
+      });
+  return binds;
 }
 
 // Posts a parsed list through the extended API: the same requests, as ibv_wr_* calls in one batch.
@@ -391,6 +455,7 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
   // Reading the list may have run JS: only now is the QP's (and everything named's) state checked.
   CheckOpen(env);
   CheckParsed(env, list);
+  CheckInvalidations(env, list, 0, list.wrs.size(), send_limits_.context, this);
   if (list.wrs.empty()) return env.Undefined();
   int err;
   size_t posted = list.wrs.size();
@@ -403,8 +468,8 @@ Napi::Value Qp::PostSend(const Napi::CallbackInfo& info) {
     // The requests before a rejected one were posted.
     if (err != 0) posted = bad != nullptr ? static_cast<size_t>(bad - list.wrs.data()) : 0;
   }
-  sends_.Sent(list.wrs.data(), posted, signal_all_, &list.uses);
-  RecordWindows(list, posted, send_limits_.context, this, Value());
+  std::vector<WindowBind> binds = RecordWindows(list, 0, posted, send_limits_.context, this, Value());
+  sends_.Sent(list.wrs.data(), posted, signal_all_, &list.uses, &binds);
   if (err != 0 && qpx_ != nullptr) ThrowVerb(env, "ibv_wr_complete", err);
   if (err != 0) ThrowPostError(env, "ibv_post_send", err, posted);
   return env.Undefined();

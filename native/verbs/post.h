@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <deque>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,15 @@ class Context;
 class Mr;
 class Mw;
 class Resource;
+struct WindowState;
+
+// A type-2 bind among posted requests (`request` counts from the first one posted): rxe has bound the window
+// once that request completes successfully, unless the window was bound or invalidated again since.
+struct WindowBind {
+  size_t request;
+  std::shared_ptr<WindowState> window;
+  uint64_t generation;
+};
 
 // Work requests name MRs, AHs and MWs by key or pointer only; parsing records which request names which.
 struct ObjectUse {
@@ -65,7 +75,9 @@ class InFlight {
  public:
   // The first `count` requests of a parsed list were handed to the device (prepared lists pass no uses:
   // they hold their own objects).
-  void Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses);
+  // `binds` (from RecordWindows) are confirmed to their windows as the requests complete successfully.
+  void Sent(const ibv_send_wr* wrs, size_t count, bool signal_all, const std::vector<ObjectUse>* uses,
+            std::vector<WindowBind>* binds = nullptr);
   void Received(size_t count, const std::vector<ObjectUse>* uses);
   // One completion polled for this queue.
   void SendCompleted();
@@ -83,10 +95,17 @@ class InFlight {
     Napi::ObjectReference reference;
     size_t requests;
   };
+  struct PendingBind {
+    uint64_t request;  // in added_ numbering
+    std::shared_ptr<WindowState> window;
+    uint64_t generation;
+  };
   void Add(size_t index, bool signaled, const std::vector<ObjectUse>* uses, size_t* next_use);
   void PopOldest();
 
   std::deque<Request> requests_;
+  std::deque<PendingBind> binds_;  // type-2 binds among requests_, oldest first
+  uint64_t added_ = 0, popped_ = 0;  // requests ever added, and let go in order after completing
   std::deque<const void*> objects_;  // the objects of requests_, in order
   std::unordered_map<const void*, Held> held_;
 };
@@ -113,7 +132,6 @@ struct SendList {
     Mw* mw;
     uint32_t rkey;
     Mr* mr;
-    Napi::Object mr_js;
   };
   std::vector<Bind> binds;
   std::vector<std::pair<size_t, uint32_t>> invalidations;  // LOCAL_INV and SEND_WITH_INV requests and their rkeys
@@ -126,8 +144,14 @@ void ParseSendList(Napi::Value list, const QueueLimits& limits, SendList* out, b
 // buffers: each must still be usable. Called after parsing, right before posting.
 void CheckUses(Napi::Env env, const std::vector<ObjectUse>& uses);
 void CheckParsed(Napi::Env env, const SendList& list);
-// After `posted` requests of the list went to the device: windows record their binds and invalidations.
-void RecordWindows(const SendList& list, size_t posted, Context* context, Resource* qp, Napi::Object qp_js);
+// Before requests [first, first + count) of the list go to the device through `qp`: each LOCAL_INV and
+// SEND_WITH_INV naming a type-2 window of `context` must find it bound when it runs (rxe oopses otherwise):
+// bound and confirmed, or by a bind outstanding on this QP or earlier in the slice, and not invalidated
+// earlier in the slice. RdmaError EINVAL otherwise.
+void CheckInvalidations(Napi::Env env, const SendList& list, size_t first, size_t count, Context* context, const Resource* qp);
+// After requests [first, first + posted) went to the device: windows record their binds and invalidations,
+// in posting order. Returns the type-2 binds for the queue to confirm at completion (InFlight::Sent).
+std::vector<WindowBind> RecordWindows(const SendList& list, size_t first, size_t posted, Context* context, Resource* qp, Napi::Object qp_js);
 
 // Posts `count` parsed requests through the extended API (ibv_wr_*) in one batch; returns 0 or an errno.
 int PostWithWrApi(ibv_qp_ex* qpx, ibv_send_wr* first, size_t count);

@@ -110,16 +110,22 @@ Napi::Value PreparedWorkRequests::PostAndPoll(const Napi::CallbackInfo& info) {
 void PreparedWorkRequests::PostSlice(Napi::Env env, size_t first, size_t count) {
   if (count == 0) return;
   int err;
-  if (send_ && qpx_ != nullptr) {
-    err = PostWithWrApi(qpx_, &send_list_.wrs[first], count);
-    if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
-    owner_->sends().Sent(&send_list_.wrs[first], count, owner_->signal_all(), nullptr);
-  } else if (send_) {
-    ibv_send_wr* head = Link(send_list_.wrs, first, count);
-    ibv_send_wr* bad = nullptr;
-    err = ibv_post_send(qp_, head, &bad);
-    size_t posted = err == 0 ? count : bad != nullptr ? static_cast<size_t>(bad - head) : 0;
-    owner_->sends().Sent(head, posted, owner_->signal_all(), nullptr);  // counted, so completions line up
+  if (send_) {
+    // Windows are checked and recorded at every post: they may have been bound or invalidated since the last.
+    Context* context = owner_->send_limits().context;
+    CheckInvalidations(env, send_list_, first, count, context, owner_);
+    ibv_send_wr* head = &send_list_.wrs[first];
+    size_t posted = count;
+    if (qpx_ != nullptr) {
+      err = PostWithWrApi(qpx_, head, count);  // all or nothing
+      if (err != 0) ThrowVerb(env, "ibv_wr_complete", err);
+    } else {
+      ibv_send_wr* bad = nullptr;
+      err = ibv_post_send(qp_, Link(send_list_.wrs, first, count), &bad);
+      posted = err == 0 ? count : bad != nullptr ? static_cast<size_t>(bad - head) : 0;
+    }
+    std::vector<WindowBind> binds = RecordWindows(send_list_, first, posted, context, owner_, owner_->Value());
+    owner_->sends().Sent(head, posted, owner_->signal_all(), nullptr, &binds);  // counted, so completions line up
     if (err != 0) ThrowPostError(env, "ibv_post_send", err, posted);
   } else {
     ibv_recv_wr* head = Link(recv_list_.wrs, first, count);

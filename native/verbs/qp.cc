@@ -321,7 +321,7 @@ Napi::Value Qp::BindMw(const Napi::CallbackInfo& info) {
   Napi::Object mw_js = info[0].As<Napi::Object>(), mr_js = mr_value.As<Napi::Object>();
   int err = ibv_bind_mw(qp_, mw->handle(), &bind);
   if (err != 0) ThrowVerb(env, "ibv_bind_mw", err);
-  mw->Bound(mw->handle()->rkey, mr_js, mr, Value(), this);  // ibv_bind_mw set the new rkey
+  mw->BindPosted(mw->handle()->rkey, mr_js, mr, Value(), this);  // ibv_bind_mw set the new rkey
   ibv_send_wr request = {};
   request.send_flags = bind.send_flags;
   std::vector<ObjectUse> uses = {{0, mw, mw_js, nullptr}};
