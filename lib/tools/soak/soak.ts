@@ -1,11 +1,11 @@
 /**
- * The soak (`npm run soak [-- --minutes N]`, not in CI; a 75 s version is test/device/soak.test.ts): N
+ * The soak (`npm run soak [-- --minutes N]`, not in CI; a 90 s version is test/device/soak.test.ts): N
  * minutes of mixed traffic on one RDMA device, every byte verified, with
  *   - RC verbs traffic: verified SENDs both ways over `connections` QPs to each of `peers` processes;
  *   - endpoints: echo round trips, RDMA writes and reads back, to each peer;
  *   - registration churn: mapped buffers registered through a registration cache, written into and out
  *     of over a loopback pair, while they are freed, unmapped and remapped, moved and discarded;
- *   - peer restarts: each peer SIGKILLed every `restartEveryMs` and started again: its connections'
+ *   - peer restarts: each peer SIGKILLed after `restartEveryMs` of traffic and started again: its connections'
  *     work must end (in error, or flushed) and nothing may be left in the kernel;
  * and this process's RSS, open fds, uverbs fds and the kernel's RDMA objects (`rdma res`) sampled.
  * The report fails on a wrong byte, a failed or lost completion (outside a peer's death), an object left
@@ -20,7 +20,7 @@ import { parseArgs, promisify } from 'node:util';
 import { connect, type Endpoint } from '../../endpoint/endpoint';
 import { createLoopbackPair, type LoopbackPair } from '../../endpoint/loopback';
 import { allocate, type MappedBuffer } from '../../memory/mapped';
-import '../../memory/registration-cache';
+import '../../memory/registration-cache'; // adds pd.createRegistrationCache()
 import { hostHasDevice, insideVm, rerunInVm } from '../../harness/device-host';
 import { Access, WcStatus, WrOpcode } from '../../verbs/constants';
 import type { Context } from '../../verbs/context';
@@ -460,7 +460,9 @@ class Soak {
     const name = `endpoint ${e} to peer ${peer.pid}`;
     let endpoint: Endpoint;
     try {
-      endpoint = await connect(HOST, peer.port, { receiveDepth: 4, maxMessageSize: 4096, sendDepth: 8 });
+      // The soak's bound for an answer, as for every other operation (connect's own default is 10 s, which a
+      // peer starting on a busy emulated host exceeded once).
+      endpoint = await connect(HOST, peer.port, { receiveDepth: 4, maxMessageSize: 4096, sendDepth: 8, timeoutMs: o.stallMs });
     } catch (error) {
       if (!peer.dying) this.fail(`${name}: connect: ${(error as Error).message}`);
       return;
@@ -606,7 +608,7 @@ class Soak {
 
   async run(): Promise<SoakReport> {
     const o = this.options;
-    o.log(`soak: ${o.durationMs / 60_000} min on ${this.context.name}: ${o.peers} peers (each restarted every ${o.restartEveryMs / 1000} s) × ${o.connections} RC connections and ${o.endpoints} endpoints, registration churn; a sample every ${o.sampleEveryMs / 1000} s`);
+    o.log(`soak: ${o.durationMs / 60_000} min on ${this.context.name}: ${o.peers} peers (each restarted after ${o.restartEveryMs / 1000} s of traffic) × ${o.connections} RC connections and ${o.endpoints} endpoints, registration churn; a sample every ${o.sampleEveryMs / 1000} s`);
     const progress = setInterval(() => {
       const { operations, bytes } = this.operations();
       o.log(`soak: ${this.elapsed()} s: ${operations} operations, ${(bytes / 2 ** 20).toFixed(1)} MiB verified, ${this.totals.restarts} restarts, ${this.failures.length} failures`);
@@ -688,9 +690,10 @@ export function summary(report: SoakReport): string {
 const usage = `usage: npm run soak -- [--minutes N] [--sample-seconds S] [--restart-seconds R] [--json FILE] [--device NAME]
 
 Runs N minutes (default 30) of mixed, verified RDMA traffic with peer restarts and registration churn,
-sampling RSS, fds and kernel RDMA objects every S seconds (default 30), restarting each peer every R
-seconds (default 120); prints a summary, writes the JSON report to FILE (default tmp/soak-report.json),
-and exits 1 if anything failed. In the Soft-RoCE VM when this host has no RDMA device.`;
+sampling RSS, fds and kernel RDMA objects every S seconds (default 30; 5 for runs under 10 minutes),
+restarting each peer after R seconds of traffic (default 120); prints a summary, writes the JSON report
+to FILE (default tmp/soak-report.json), and exits 1 if anything failed. In the Soft-RoCE VM when this
+host has no RDMA device.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
