@@ -263,7 +263,7 @@ void ParseSendList(Napi::Value value, const QueueLimits& limits, SendList* out, 
     bool inline_data = (wr.send_flags & IBV_SEND_INLINE) != 0;
     if (inline_data && (opcode == IBV_WR_RDMA_READ || opcode == IBV_WR_ATOMIC_CMP_AND_SWP || opcode == IBV_WR_ATOMIC_FETCH_AND_ADD)) {
       // The reply lands where the SGEs say; rxe's provider copies inline bytes over them, and rxe then places
-      // the reply by those bytes (LOC_PROT_ERR, and once in the fuzz a request that never completed).
+      // the reply by those bytes (LOC_PROT_ERR at best).
       ThrowVerb(env, "ibv_post_send", EINVAL, "an RDMA read or atomic cannot be inline: its reply lands in its sgList");
     }
     // Inline data is copied when posted; a prepared request is posted again later, from memory the MR
