@@ -27,6 +27,13 @@ export interface EndpointOptions {
   sendDepth?: number;
   /** Connection set-up timeout (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Keepalive period in ms (default 10 s; 0: none). Each period a zero-length RDMA write goes to the peer;
+   * one not acknowledged two periods later ends the connection (ETIMEDOUT, verb 'keepalive'), so a peer
+   * that vanished is noticed within three periods. Soft-RoCE does not fail a request whose peer is gone
+   * (no RETRY_EXC_ERR once the link is down, measured), so without this a pending receive waits for ever.
+   */
+  keepaliveMs?: number;
 }
 
 export interface OperationOptions {
@@ -39,7 +46,9 @@ export type LocalRegion = MemoryRegion | { mr: MemoryRegion; offset?: number; le
 
 const CONTROL_RECEIVES = 2; // receives beyond the credits, for credit-only messages
 const RECV_ID_BASE = 2 ** 40; // wrIds at and above this are receive slots
-const defaults = { maxMessageSize: 64 << 10, receiveDepth: 32, sendDepth: 64, timeoutMs: 10_000 };
+const defaults = { maxMessageSize: 64 << 10, receiveDepth: 32, sendDepth: 64, timeoutMs: 10_000, keepaliveMs: 10_000 };
+/** Send queue entries beyond sendDepth: one credit message and one keepalive probe. */
+const CONTROL_SENDS = 2;
 
 /** A send slot holds a message, or the 8 bytes an atomic returns. */
 const sendSlotBytes = (options: Required<EndpointOptions>): number => Math.max(8, options.maxMessageSize);
@@ -74,6 +83,9 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
   #inFlight = 0;
   #creditMessageInFlight = false;
   #ended: RdmaError | undefined;
+  #keepalive: NodeJS.Timeout | undefined;
+  /** Timer ticks since the keepalive probe in flight left (undefined: none in flight). */
+  #probeTicks: number | undefined;
 
   /** @internal Use connect() or a Listener. */
   constructor(id: CmId, pd: ProtectionDomain, cq: CompletionQueue, qp: QueuePair, options: Required<EndpointOptions>, peer: Hello, slabs: MemoryRegion[]) {
@@ -89,6 +101,7 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#freeSendSlots = Array.from({ length: options.sendDepth }, (_, i) => i);
     id.on('disconnected', () => this.#end(rdmaError('connection', 'ECONNRESET', 'the peer disconnected')));
     id.on('device-removal', () => this.#end(rdmaError('connection', 'ENODEV', 'the device was removed')));
+    if (options.keepaliveMs > 0) this.#keepalive = setInterval(() => this.#probe(), options.keepaliveMs).unref();
     void this.#dispatch();
   }
 
@@ -229,7 +242,10 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
    * taking the credit. Both are checked together after every wake-up: nothing may post in between.
    */
   async #capacity(options: OperationOptions, message: boolean): Promise<void> {
-    while (this.#inFlight >= this.#options.sendDepth || (message && this.#credits.available === 0)) await this.#waitForCapacity(options);
+    while (this.#inFlight >= this.#options.sendDepth || (message && this.#credits.available === 0)) {
+      await this.#waitForCapacity(options);
+      this.#check(); // the end of the connection wakes the waiters too
+    }
     if (message) this.#credits.take();
   }
 
@@ -321,13 +337,15 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     if (status === WcStatus.SUCCESS) return pending?.resolve();
     const completion = batch.get(i);
     pending?.reject(new CompletionError(completion));
-    if (status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('connection', 'ECONNRESET', `the QP failed (${completion.statusName})`));
+    // A flush with nothing failed before it: the QP went to the error state by itself (rxe does that when
+    // its netdev goes down, measured), which ends the connection as well.
+    this.#end(rdmaError('connection', 'ECONNRESET', `the QP failed (${completion.statusName})`));
   }
 
   #onReceive(batch: CompletionBatch, i: number, slot: number): void {
     const status = batch.status(i);
     if (status !== WcStatus.SUCCESS) {
-      if (status !== WcStatus.WR_FLUSH_ERR) this.#end(rdmaError('receive', 'ECONNRESET', `receive failed (${enumName(WcStatus, status)})`));
+      this.#end(rdmaError('receive', 'ECONNRESET', `receive failed (${enumName(WcStatus, status)})`));
       return;
     }
     if (batch.opcode(i) !== WcOpcode.RECV || !(batch.wcFlags(i) & WcFlags.WITH_IMM)) return;
@@ -364,10 +382,35 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
     this.#qp.postRecv({ wrId: RECV_ID_BASE + slot, sgList: [{ mr: this.#recvSlab, offset: slot * size, length: size }] });
   }
 
+  /**
+   * Each period: a keepalive probe, unless one is in flight. One still unacknowledged at the second tick
+   * after it left ends the connection: an I/O phase always runs between two ticks, so a loop blocked past a
+   * period cannot judge a probe whose completion is already in the CQ.
+   */
+  #probe(): void {
+    if (this.#probeTicks !== undefined) {
+      if (++this.#probeTicks < 2) return;
+      this.#end(rdmaError('keepalive', 'ETIMEDOUT', `the peer acknowledged nothing for ${2 * this.#options.keepaliveMs} ms`));
+      return;
+    }
+    const wrId = this.#nextId++;
+    // A zero-length RDMA write needs no remote address or key (IBTA C9-88) and consumes nothing at the peer.
+    try {
+      this.#qp.postSend({ wrId, opcode: WrOpcode.RDMA_WRITE, sgList: [], remote: { addr: 0n, rkey: 0, length: 0 } });
+    } catch (error) {
+      this.#end(rdmaError('keepalive', 'ECONNRESET', `the QP refused the probe (${(error as Error).message})`));
+      return;
+    }
+    this.#inFlight++;
+    this.#probeTicks = 0;
+    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done: () => (this.#probeTicks = undefined) });
+  }
+
   /** Ends the connection once: every pending operation and receiver rejects with `reason`. */
   #end(reason: RdmaError): void {
     if (this.#ended) return;
     this.#ended = reason;
+    clearInterval(this.#keepalive);
     for (const pending of this.#pending.values()) pending.reject(reason);
     this.#pending.clear();
     for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
@@ -403,8 +446,8 @@ function setUp(id: CmId, options: Required<EndpointOptions>): { pd: ProtectionDo
   const receives = options.receiveDepth + CONTROL_RECEIVES;
   const pd = context.allocPd();
   try {
-    const cq = context.createCq(receives + options.sendDepth + 1, { channel: true });
-    const qp = id.createQp(pd, { sendCq: cq, maxSendWr: options.sendDepth + 1, maxRecvWr: receives });
+    const cq = context.createCq(receives + options.sendDepth + CONTROL_SENDS, { channel: true });
+    const qp = id.createQp(pd, { sendCq: cq, maxSendWr: options.sendDepth + CONTROL_SENDS, maxRecvWr: receives });
     const slabs = [
       pd.registerMemory(new ArrayBuffer(receives * options.maxMessageSize)),
       pd.registerMemory(new ArrayBuffer(options.sendDepth * sendSlotBytes(options))),
@@ -423,6 +466,9 @@ function withDefaults(options: EndpointOptions): Required<EndpointOptions> {
   const merged = { ...defaults, ...options };
   for (const key of ['maxMessageSize', 'receiveDepth', 'sendDepth'] as const) {
     if (!Number.isInteger(merged[key]) || merged[key] < 1) throw new RangeError(`${key} must be a positive integer`);
+  }
+  if (!Number.isInteger(merged.keepaliveMs) || merged.keepaliveMs < 0 || merged.keepaliveMs > 2 ** 31 - 1) {
+    throw new RangeError('keepaliveMs must be a whole number of milliseconds from 0 (none) to 2^31 - 1');
   }
   if (merged.receiveDepth > 0xffff) throw new RangeError('receiveDepth is at most 65535');
   return merged;

@@ -54,6 +54,15 @@ test('a reader that does not read holds the sender at the credit window, and not
   assert.deepEqual(received, Array.from({ length: 12 }, (_, i) => `m${i}`));
 });
 
+test('a send waiting for a credit rejects when the connection ends, as does a receive', async () => {
+  await using pair = await connected({ receiveDepth: 2 });
+  for (let i = 0; i < 2; i++) await pair.client.send(Buffer.from(`m${i}`));
+  const waiting = pair.client.send(Buffer.from('no credit'));
+  const receiving = pair.client.receive();
+  await pair.server.close();
+  await Promise.all([waiting, receiving].map((pending) => assert.rejects(pending, (error: RdmaError) => error.code === 'ECONNRESET')));
+});
+
 test('write, read, compareAndSwap and fetchAndAdd against a peer region', async () => {
   await using pair = await connected();
   const region = pair.server.registerMemory(new BigUint64Array(8));
