@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { basename, resolve } from 'node:path';
 import { test } from 'node:test';
 
-import { testFiles } from '../../lib/harness/test-runner';
+import { testFiles, twoHostPairs } from '../../lib/harness/test-runner';
 import { BootFailure, combine, PeerStopped } from '../../lib/harness/vm/guest';
 import { freeUdpPorts, hostRole, pairHosts } from '../../lib/harness/vm/pair';
 
@@ -39,8 +39,14 @@ test('a pair\'s status: the first failure, a VM stopped for its peer counts only
 });
 
 test('the two-host suite: its files, in the order both hosts run them', () => {
-  assert.deepEqual(testFiles('twohost').map((f) => basename(f)), ['bench.test.js', 'endpoint.test.js', 'engines.test.js', 'pingpong.test.js']);
+  assert.deepEqual(testFiles('twohost').map((f) => basename(f)), ['bench.test.js', 'endpoint.test.js', 'engines.test.js', 'keepalive.test.js', 'peer-vm-killed.test.js', 'pingpong.test.js']);
   assert.deepEqual(testFiles('twohost', 'ping').map((f) => basename(f)), ['pingpong.test.js']);
+});
+
+test('the two-host suite in pairs of VMs: a file that has host 1 killed gets a pair of its own, after the rest', () => {
+  assert.deepEqual(twoHostPairs(testFiles('twohost')), [['bench', 'endpoint', 'engines', 'keepalive', 'pingpong'], ['peer-vm-killed']]);
+  assert.deepEqual(twoHostPairs(testFiles('twohost', 'killed')), [['peer-vm-killed']]);
+  assert.deepEqual(twoHostPairs(testFiles('twohost', 'bench')), [['bench']]);
 });
 
 test('interruptible: SIGINT aborts the run, lets it clean up, then ends the process by SIGINT', () => {

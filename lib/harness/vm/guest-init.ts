@@ -9,6 +9,8 @@
  * marker-like text (say, `cat` of this file) is never mistaken for one.
  */
 
+import { GUEST_JOB_DIR } from './job';
+
 /** The kernel command line parameter carrying the nonce; init sees it as $rdma_node_run. */
 export const NONCE_PARAMETER = 'rdma_node_run';
 
@@ -40,7 +42,7 @@ mount -t devtmpfs devtmpfs $H/dev
 mkdir -p $H/dev/pts $H/dev/shm
 mount -t devpts devpts $H/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $H/dev/shm
-J=$H/run/rdma-node-job
+J=$H${GUEST_JOB_DIR}
 mkdir -p $J
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job $J || fail "cannot mount the job directory"
 project=$(cat $J/project 2>/dev/null)
@@ -74,7 +76,7 @@ until grep -q ACTIVE /sys/class/infiniband/$DEV/ports/1/state 2>/dev/null; do
 done
 echo "$M ready $DEV on $NET"
 # env -i: the command sees only what run.sh exports, not init's environment.
-chroot $H /usr/bin/env -i /bin/sh /run/rdma-node-job/run.sh </dev/null
+chroot $H /usr/bin/env -i /bin/sh ${GUEST_JOB_DIR}/run.sh </dev/null
 status=$?
 echo $status > $J/status
 sync

@@ -13,12 +13,12 @@ import { ensureKernel, type Kernel, type Suite } from './kernel';
 import { ensureChroot, ensurePatchedRxe } from './rxe-module';
 import { stderrLog, type Log } from './paths';
 import { BootFailure, combine, guestFor, PEER_GRACE_MS, statusOf, type Guest } from './guest';
-import { freeUdpPorts, pairHosts, pairSecrets } from './pair';
+import { freeUdpPorts, pairHosts, pairSecrets, peerKillRequested } from './pair';
 import { bootQemu } from './qemu';
 import { requireTools } from './tools';
 
 export { cachedKernels, ensureKernel, type Kernel, type Suite } from './kernel';
-export { hostRole, type HostRole } from './pair';
+export { hostRole, killPeerVm, type HostRole } from './pair';
 
 export interface VmOptions {
   /** 'auto' (default): sid's kernel (rxe with ODP), bookworm's when sid cannot be fetched or booted. */
@@ -68,6 +68,15 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
   options.signal?.addEventListener('abort', interrupt);
   if (options.signal?.aborted) stop.abort();
   let grace: NodeJS.Timeout | undefined;
+  // A guest of a pair may ask for the other's qemu to be SIGKILLed (killPeerVm): a peer host that vanishes.
+  const kills = guests.map(() => new AbortController());
+  stop.signal.addEventListener('abort', () => kills.forEach((kill) => kill.abort()));
+  const killWatch = hosts && setInterval(() => guests.forEach((guest, i) => {
+    const victim = guests[1 - i]!;
+    if (!peerKillRequested(guest.jobDir) || kills[1 - i]!.signal.aborted) return;
+    victim.log(`qemu SIGKILLed at ${guest.label}'s request`);
+    kills[1 - i]!.abort();
+  }), 200);
   try {
     for (const guest of guests) {
       writeFileSync(join(guest.jobDir, 'run.sh'), jobScript({ command, cwd, env: { ...baseEnv, RDMA_NODE_RXE: options.rxe ?? 'stock', ...(kernel.suiteRoot ? { RDMA_NODE_SUITE_ROOT: kernel.suiteRoot } : {}), ...options.env, ...guest.host?.env } }));
@@ -84,7 +93,7 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
       guest.log(`failed; stopping the other VM in ${PEER_GRACE_MS / 1000} s unless it ends first`);
       grace = setTimeout(() => stop.abort(), PEER_GRACE_MS);
     };
-    const boot = (guest: Guest): Promise<number> =>
+    const boot = (guest: Guest, i: number): Promise<number> =>
       bootQemu({
         vmlinuz: kernel.vmlinuz,
         initramfs,
@@ -94,13 +103,14 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
         // Two vCPUs each would be four busy threads on a two-core host: round trips took 5x longer.
         cpus: options.cpus ?? (hosts ? 1 : 2),
         timeoutMs,
-        signal: stop.signal,
+        signal: kills[i]!.signal,
         link: guest.host?.link,
         nonce: `rdma-node-vm-${randomBytes(6).toString('hex')}`,
         output: guest.output,
         log: guest.log,
       })
-        .then((result) => statusOf(guest, kernel, result, timeoutMs, started, options.signal))
+        // Killed as asked, its side of the test is done: the asking side's assertions decide the run.
+        .then((result) => (kills[i]!.signal.aborted && !stop.signal.aborted ? 0 : statusOf(guest, kernel, result, timeoutMs, started, options.signal)))
         .then((status) => {
           if (status !== 0) failed(guest);
           return status;
@@ -108,11 +118,12 @@ async function runWith(kernel: Kernel, command: string[], options: VmOptions, lo
           failed(guest);
           throw error;
         });
-    const status = combine(await Promise.allSettled(guests.map(boot)));
+    const status = combine(await Promise.allSettled(guests.map((guest, i) => boot(guest, i))));
     if (hosts) log(`both VMs finished in ${((Date.now() - started) / 1000).toFixed(1)} s, status ${status}`);
     return status;
   } finally {
     clearTimeout(grace);
+    clearInterval(killWatch || undefined);
     stop.abort();
     options.signal?.removeEventListener('abort', interrupt);
     for (const guest of guests) rmSync(guest.jobDir, { recursive: true, force: true });

@@ -1,5 +1,8 @@
 /** The job a VM runs: a shell script with the command, its directory and environment, safely quoted. */
 
+/** Where the guest sees its job directory (the script in, the status out; guest-init.ts mounts it). */
+export const GUEST_JOB_DIR = '/run/rdma-node-job';
+
 /** Quotes one word for POSIX sh. */
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;

@@ -6,10 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { GUEST_JOB_DIR } from './job';
 import type { Link } from './qemu';
 
 export const PAIR_SUBNET = '10.77.0';
@@ -95,4 +96,24 @@ export async function freeUdpPorts(): Promise<[number, number]> {
   } finally {
     for (const socket of sockets) socket.close();
   }
+}
+
+/** The file in a guest's job directory by which it asks for the other VM's qemu to be killed. */
+const KILL_PEER_FILE = 'kill-peer';
+
+/**
+ * In a VM of a pair: asks the host machine to SIGKILL the other VM's qemu, a host that vanishes without a
+ * word (no FIN, no disconnect, no more packets). That VM's run counts as passed: its side of the test is to
+ * be killed. Used by the two-host tests of a dead peer (test-runner.ts gives them a pair of their own).
+ */
+export function killPeerVm(): void {
+  writeFileSync(`${GUEST_JOB_DIR}/${KILL_PEER_FILE}`, `${hostRole().index}\n`);
+}
+
+/** On the host machine: whether the guest with this job directory asked for its peer's death (once). */
+export function peerKillRequested(jobDir: string): boolean {
+  const file = join(jobDir, KILL_PEER_FILE);
+  if (!existsSync(file)) return false;
+  rmSync(file, { force: true });
+  return true;
 }
