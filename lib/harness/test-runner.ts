@@ -128,7 +128,7 @@ export async function runTests(argv: string[]): Promise<number> {
   console.log('# device tests: this host has no RDMA device; running them on rxe inside the Soft-RoCE VM');
   let status: number;
   try {
-    status = await rerunInVm(join(__dirname, '..', 'cli', 'main.js'), ['test', 'device', ...(filter ? ['--filter', filter] : [])], 40 * 60_000);
+    status = await rerunInVm(join(__dirname, '..', 'cli', 'main.js'), ['test', 'device', ...(filter ? ['--filter', filter] : [])], 60 * 60_000);
   } catch (error) {
     console.error(`device tests FAILED: the Soft-RoCE VM could not run them: ${(error as Error).message}`);
     status = 1;
