@@ -61,13 +61,17 @@ async function twoHostStage(filter?: string): Promise<number> {
   return status;
 }
 
-/** Two-host files whose host 1 ends killed (killPeerVm): each gets a pair of its own, after the rest. */
-const peerKillingFiles = ['peer-vm-killed'];
+/**
+ * Two-host files that leave the pair unfit for more tests: host 1 killed (killPeerVm), or its link taken
+ * down (rxe's GSI QP does not always recover: the CM got no answer afterwards in 3 of 7 runs, and the files
+ * after it then failed too). Each gets a pair of its own, after the rest.
+ */
+const pairDisturbingFiles = ['keepalive', 'peer-vm-killed'];
 
 /** The two-host files' names (without .test.js) grouped by the pair of VMs that runs them, in order. */
 export function twoHostPairs(files: string[]): string[][] {
   const names = files.map((file) => basename(file, '.test.js'));
-  const killing = (name: string): boolean => peerKillingFiles.includes(name);
+  const killing = (name: string): boolean => pairDisturbingFiles.includes(name);
   return [names.filter((name) => !killing(name)), ...names.filter(killing).map((name) => [name])].filter((group) => group.length > 0);
 }
 
