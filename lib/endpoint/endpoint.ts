@@ -17,6 +17,7 @@ import { CreditWindow, MessageKind, decodeHello, decodeImm, encodeHello, encodeI
 import type { MemoryRegion, RemoteRegion } from '../verbs/mr';
 import type { ProtectionDomain } from '../verbs/pd';
 import type { QueuePair } from '../verbs/qp/qp';
+import type { SendWorkRequest } from '../verbs/qp/work-request';
 
 export interface EndpointOptions {
   /** Largest message send()/receive() handle (default 64 KiB). */
@@ -369,11 +370,16 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
 
   #returnCreditsIfDue(): void {
     if (!this.#credits.shouldReturnAlone() || this.#creditMessageInFlight || this.#ended) return;
-    const wrId = this.#nextId++;
+    this.#postControl({ opcode: WrOpcode.SEND_WITH_IMM, immData: encodeImm(MessageKind.CREDITS, this.#credits.collect()) }, () => (this.#creditMessageInFlight = false));
     this.#creditMessageInFlight = true;
+  }
+
+  /** Posts a request of the endpoint's own (no caller waits on it); `done` runs at its completion. */
+  #postControl(request: Omit<SendWorkRequest, 'wrId'>, done: () => void): void {
+    const wrId = this.#nextId++;
+    this.#qp.postSend({ ...request, wrId });
     this.#inFlight++;
-    this.#qp.postSend({ wrId, opcode: WrOpcode.SEND_WITH_IMM, immData: encodeImm(MessageKind.CREDITS, this.#credits.collect()) });
-    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done: () => (this.#creditMessageInFlight = false) });
+    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done });
   }
 
   #postReceive(slot: number): void {
@@ -393,17 +399,14 @@ export class Endpoint extends EventEmitter implements AsyncDisposable {
       this.#end(rdmaError('keepalive', 'ETIMEDOUT', `the peer acknowledged nothing for ${2 * this.#options.keepaliveMs} ms`));
       return;
     }
-    const wrId = this.#nextId++;
     // A zero-length RDMA write needs no remote address or key (IBTA C9-88) and consumes nothing at the peer.
     try {
-      this.#qp.postSend({ wrId, opcode: WrOpcode.RDMA_WRITE, sgList: [], remote: { addr: 0n, rkey: 0, length: 0 } });
+      this.#postControl({ opcode: WrOpcode.RDMA_WRITE, sgList: [], remote: { addr: 0n, rkey: 0, length: 0 } }, () => (this.#probeTicks = undefined));
     } catch (error) {
       this.#end(rdmaError('keepalive', 'ECONNRESET', `the QP refused the probe (${(error as Error).message})`));
       return;
     }
-    this.#inFlight++;
     this.#probeTicks = 0;
-    this.#pending.set(wrId, { resolve: () => undefined, reject: () => undefined, done: () => (this.#probeTicks = undefined) });
   }
 
   /** Ends the connection once: every pending operation and receiver rejects with `reason`. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { connect, listen, type Endpoint } from '../../lib';
-import { CONNECT_DEADLINE_MS, pattern, role, side } from './sides';
+import { listen } from '../../lib';
+import { CONNECT_DEADLINE_MS, connectRetrying, pattern, role, side } from './sides';
 
 // An RC connection over rdma_cm between the hosts with the friendly API: host 0 listens on its link
 // address, host 1 connects (retrying while there is no listener yet). Messages of sizes around the MTU
@@ -15,19 +15,6 @@ const REGION = 256 << 10;
 const timeoutMs = 60_000;
 
 const message = (i: number): Buffer => pattern(`message ${i}`, sizes[i]!);
-
-async function connectRetrying(host: string, port: number): Promise<Endpoint> {
-  const deadline = Date.now() + CONNECT_DEADLINE_MS;
-  for (;;) {
-    try {
-      return await connect(host, port, { timeoutMs: 20_000 });
-    } catch (error) {
-      // Rejected (no listener yet) or unreachable (its device still coming up): try again, for a while.
-      if (Date.now() > deadline) throw new Error(`cannot connect to ${host}:${port}: ${(error as Error).message}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-}
 
 async function server(): Promise<void> {
   using listener = await listen(role.address, PORT);
@@ -53,7 +40,7 @@ async function server(): Promise<void> {
 }
 
 async function client(): Promise<void> {
-  await using endpoint = await connectRetrying(role.peer, PORT);
+  await using endpoint = await connectRetrying(PORT, { timeoutMs: 20_000 });
   for (let i = 0; i < sizes.length; i++) {
     await endpoint.send(message(i));
     assert.ok((await endpoint.receive({ timeoutMs })).equals(message(i)), `echo of message ${i} (${sizes[i]} bytes) came back altered`);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { connect, listen, type RdmaError } from '../../lib';
 import { killPeerVm } from '../../lib/harness/vm/pair';
-import { CONNECT_DEADLINE_MS, role, side } from './sides';
+import { connectRetrying, role, side } from './sides';
 
 // Host 1's qemu SIGKILLed under a connection (the harness kills it when host 0 asks): no disconnect, no
 // more packets. rxe on host 0 retries its requests for ever, so the endpoint's keepalive must end the
@@ -45,17 +45,8 @@ async function server(): Promise<void> {
 }
 
 async function client(): Promise<void> {
-  const deadline = Date.now() + CONNECT_DEADLINE_MS;
-  for (;;) {
-    try {
-      const endpoint = await connect(role.peer, PORT, { timeoutMs: 10_000, keepaliveMs, receiveDepth: CLIENT_RECEIVES });
-      await endpoint.send(Buffer.from('hello'));
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`cannot connect to ${role.peer}:${PORT}: ${(error as Error).message}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
+  const endpoint = await connectRetrying(PORT, { timeoutMs: 10_000, keepaliveMs, receiveDepth: CLIENT_RECEIVES });
+  await endpoint.send(Buffer.from('hello'));
   // Host 0 has this VM killed now; reaching the end of this wait means it never asked.
   await new Promise((r) => setTimeout(r, 120_000));
   assert.fail('host 0 never had this VM killed');

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 
 import { awaitPeer as awaitPairPeer, tellPeer as tellPairPeer } from '../../lib/harness/vm/baton';
+import { connect, type Endpoint, type EndpointOptions } from '../../lib';
 import { hostRole } from '../../lib/harness/vm/pair';
 import { start, type Run } from '../support/processes';
 
@@ -17,6 +18,19 @@ export const CONNECT_DEADLINE_MS = 60_000;
 /** Runs `server` on host 0 and `client` on host 1. */
 export function side(server: () => Promise<void>, client: () => Promise<void>): Promise<void> {
   return role.server ? server() : client();
+}
+
+/** Host 1: an endpoint to host 0's `port`, retrying (no listener yet, its device still coming up) for a while. */
+export async function connectRetrying(port: number, options: EndpointOptions = {}): Promise<Endpoint> {
+  const deadline = Date.now() + CONNECT_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await connect(role.peer, port, options);
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`cannot connect to ${role.peer}:${port}: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
 }
 
 /** Runs `command` to its end, again while its output says the server is not listening yet. */
