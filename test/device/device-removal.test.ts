@@ -9,34 +9,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { RdmaError, addRxe, connect, listDevices, listRdmaLinks, listen, openDevice, type Context } from '../../lib';
-import { native } from '../../lib/native';
 import { kernelObjects } from '../support/fixture';
-import { ours, start, waitFor, type Running } from '../support/processes';
+import { ours, start, type Running } from '../support/processes';
+import { removeRxe, rxeReady } from '../support/rxe';
 
 const HOST = '10.0.2.15';
 const removing = (name: string): Running => start(ours('rxe', 'del', name), 60_000);
 const listed = (name: string): boolean => listDevices().some((device) => device.name === name);
 
-/**
- * Removes `name` from another process (the kernel waits for this one to let go of it) while librdmacm,
- * which opened every device once this process used it, is made to look (it closes its context then).
- */
-async function remove(name: string): Promise<void> {
-  const removal = removing(name);
-  let done = false;
-  void removal.done.then(() => (done = true));
-  await waitFor(() => (native.syncCmDevices(), done), `${name} to go`, 30_000);
-}
-
 /** rxe0 on eth0 with its RoCE GIDs, as the other tests need it; nothing left on lo. */
 async function restore(): Promise<void> {
   if (!listed('rxe0')) addRxe('eth0', { name: 'rxe0' });
-  for (const link of listRdmaLinks().filter((l) => l.netdev === 'lo')) await remove(link.name);
-  const ready = (): boolean => {
-    using context = openDevice('rxe0');
-    return context.gidTable().some((entry) => entry.ipv4 === HOST);
-  };
-  await waitFor(ready, "rxe0's RoCE GID", 30_000);
+  for (const link of listRdmaLinks().filter((l) => l.netdev === 'lo')) await removeRxe(link.name);
+  await rxeReady('rxe0', HOST);
 }
 
 test('a device removed under an open context: the removal waits for close(), everything made on it keeps working until then', { timeout: 120_000 }, async (t) => {

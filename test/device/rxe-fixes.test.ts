@@ -8,13 +8,17 @@
  * - Invalidating a type-2 window that is not bound (0002): on the patched module the kernel refuses it (an
  *   error completion) and lives; on the stock module only the binding's own refusal is run, since the
  *   kernel would dereference a NULL pointer.
+ * - QP1 after a connection management MAD failed to go out while the link was down (0003, 0004): on the
+ *   patched module it is back in RTS and the device serves new connections; on the stock module it stays in
+ *   ERR and none gets through (shown on a device of the test's own, rxe0 stays whole).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Access, MwType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, odpMissing, type CompletionQueue } from '../../lib';
+import { Access, MwType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, listen, odpMissing, type CompletionQueue } from '../../lib';
 import { differingBytes } from '../support/memory';
 import { QKEY, TIMEOUT, open, pair, random, remoteAccess, udQp } from '../support/fixture';
+import { ScratchRxe, gsiState, rxeReady } from '../support/rxe';
 
 const patched = process.env.RDMA_NODE_RXE === 'patched';
 const PAGE = 4096;
@@ -202,4 +206,38 @@ test(`invalidating a type-2 window that is not bound, on the ${patched ? 'patche
   assert.equal(await status(q.pair.cqs[1]), WcStatus.REM_INV_REQ_ERR, 'the receive names the refused invalidation');
   await q.pair.cqs[0].take(1, TIMEOUT);
   await kernelLives();
+});
+
+test(`QP1 after a connection's DREQ could not go out with the link down, on the ${patched ? 'patched' : 'stock'} rdma_rxe: ${patched ? 'back in RTS, new connections get through' : 'left in ERR, no connection gets through'}`, { timeout: 180_000 }, async (t) => {
+  const scratch = await ScratchRxe.create('rxe_fix', '10.78.0.1');
+  const { name, address } = scratch;
+  try {
+    const listener = await listen(address, 7600, { keepaliveMs: 0 });
+    const [client, server] = await Promise.all([connect(address, 7600, { keepaliveMs: 0 }), listener.accept()]);
+    listener.close();
+    scratch.setLink('down');
+    // Each close sends a DREQ through QP1, which rxe cannot route now: the send fails in the requester.
+    await Promise.all([client.close(), server.close()]);
+    scratch.setLink('up');
+    await rxeReady(name, address);
+    const state = gsiState(name);
+    t.diagnostic(`QP1 ${state}`);
+    assert.equal(state, patched ? 'RTS' : 'ERR');
+    const again = await listen(address, 7601);
+    try {
+      const connecting = connect(address, 7601, { timeoutMs: 15_000 });
+      if (!patched) {
+        await assert.rejects(connecting, (error: RdmaError) => error instanceof RdmaError);
+        return;
+      }
+      const [newClient, newServer] = await Promise.all([connecting, again.accept()]);
+      await newClient.send(Buffer.from('after the link came back'));
+      assert.equal((await newServer.receive(TIMEOUT)).toString(), 'after the link came back');
+      await Promise.all([newClient.close(), newServer.close()]);
+    } finally {
+      again.close();
+    }
+  } finally {
+    await scratch.close();
+  }
 });

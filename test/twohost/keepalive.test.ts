@@ -36,9 +36,10 @@ async function server(): Promise<void> {
 
 /**
  * Once the link is back, a new RC connection carries traffic between the hosts: rdma-core's
- * ibv_rc_pingpong, which swaps its QP addresses over TCP. Not through the CM: after the link was down,
- * rdma_cm connects from host 1 got no answer for a minute or more in 3 of 7 runs (measured with this
- * test's first version), a failure of rxe's connection management traffic, not of the binding.
+ * ibv_rc_pingpong, which swaps its QP addresses over TCP. Not through the CM: when a CM message of host 1
+ * (its DREQ) could not go out while the link was down, the stock rxe leaves host 1's QP1 in ERR for good
+ * (kernel/patches 0004, shown in test/device/rxe-fixes.test.ts); it did in 3 of 7 runs of this test's
+ * first version, which closed the endpoint as the link came back.
  */
 async function rcAfter(): Promise<void> {
   const command = ['ibv_rc_pingpong', '-p', String(PORT + 1), '-d', device, '-g', '1', '-n', '50', ...(role.server ? [] : [role.peer])];

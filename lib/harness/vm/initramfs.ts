@@ -14,7 +14,7 @@ import { requireTools } from './tools';
 const run = promisify(execFile);
 
 /** In load order. crc32_generic must precede rdma_rxe on 6.1 (bookworm), where it is not a declared dependency. */
-const wanted = ['virtio_pci', 'virtio_net', '9pnet_virtio', '9p', 'crc32_generic', 'rdma_rxe', 'ib_uverbs', 'rdma_ucm'];
+const wanted = ['virtio_pci', 'virtio_net', '9pnet_virtio', '9p', 'crc32_generic', 'rdma_rxe', 'ib_uverbs', 'rdma_ucm', 'veth'];
 const optional = ['crc32_generic'];
 const busybox = '/bin/busybox';
 /** Debian's modules are xz-compressed today; the others are what kmod also accepts. */
