@@ -8,7 +8,7 @@ export * from './verbs/constants';
 export { Context, type AsyncEvent, type DeviceFeature, type GidEntry } from './verbs/context';
 export { CompletionChannel, CompletionQueue, type WaitOptions } from './verbs/cq';
 export { listDevices, openDevice, type DeviceInfo } from './verbs/device';
-export { addRxe, deleteRxe, listRdmaLinks, type RdmaLink } from './verbs/rxe';
+export { addRxe, deleteRxe, gsiQpState, listRdmaLinks, type RdmaLink } from './verbs/rxe';
 export { RdmaError } from './core/errors';
 export { formatGid, formatGuid, gidIpv4, parseGid } from './core/gid';
 export { CachedMemoryRegion, MemoryRegion, type MrAdvice, type RemoteRegion } from './verbs/mr';

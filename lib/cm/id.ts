@@ -7,13 +7,14 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
-import { CmEventType, PortSpace, QpType, enumName } from '../verbs/constants';
+import { CmEventType, PortSpace, QpState, QpType, enumName } from '../verbs/constants';
 import { Context } from '../verbs/context';
 import { RdmaError, errnoName, rdmaError } from '../core/errors';
 import { native, type NativeCmChannel, type NativeCmEvent, type NativeCmId, type NativeConnParam, type NativeSocketAddress } from '../native';
 import type { ProtectionDomain } from '../verbs/pd';
 import { QueuePair, type AddressVector, type QpInitAttributes } from '../verbs/qp/qp';
 import { NativeEmitter, wrapperOf } from '../native/wrapper';
+import { gsiQpState } from '../verbs/rxe';
 import { XrcDomain, XrcTargetQp } from '../verbs/xrcd';
 
 /** Connection parameters: private data (at most 56 bytes on an RC request, 196 on a reply), responder
@@ -103,6 +104,26 @@ function toEvent(event: NativeCmEvent, portSpace: PortSpace): CmEvent {
   };
 }
 
+/**
+ * Refuses `verb` on an ID bound to a port whose QP1 is in ERR, which rxe can leave so for good (see the
+ * README): no connection management message goes in or out there, so a connect would time out and a
+ * listener would never hear of a request. Devices the kernel cannot say this of (no QP1) pass.
+ */
+function requireLiveGsi(handle: NativeCmId, verb: string): void {
+  const device = handle.context?.deviceName;
+  if (device === undefined || handle.portNum === 0) return;
+  let state: QpState;
+  try {
+    state = gsiQpState(device, handle.portNum);
+  } catch {
+    return;
+  }
+  if (state === QpState.ERR) {
+    throw rdmaError(verb, 'EIO', `QP1 of ${device} port ${handle.portNum}, which all connection management goes through, is in the error state: ` +
+      `no connection can be made through it until the device is deleted and added again (rdma-node rxe del/add); rxe leaves it so when a connection is closed while its link is down`);
+  }
+}
+
 /** The error for a CM event that ends an operation: REJECTED is ECONNREFUSED, resolution errors keep their errno. */
 function eventError(verb: string, event: CmEvent): RdmaError {
   let error: RdmaError;
@@ -176,6 +197,7 @@ export class CmId extends NativeEmitter<NativeCmId> {
 
   /** Starts listening; incoming requests arrive as 'connection' events. */
   listen(backlog = 128): void {
+    requireLiveGsi(this.handle, 'rdma_listen');
     this.handle.listen(backlog);
     listening.add(this);
   }
@@ -193,7 +215,10 @@ export class CmId extends NativeEmitter<NativeCmId> {
 
   /** Connects (after resolveRoute); resolves with the ESTABLISHED event (UDP: with the peer's QPN/QKey). */
   connect(param: ConnParam = {}, options: { timeoutMs?: number } = {}): Promise<CmEvent> {
-    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => this.handle.connect(param));
+    return this.#expect('rdma_connect', [CmEventType.ESTABLISHED], options.timeoutMs ?? 10_000, () => {
+      requireLiveGsi(this.handle, 'rdma_connect');
+      this.handle.connect(param);
+    });
   }
 
   /** Accepts an incoming request; resolves when the connection is ESTABLISHED (TCP) or at once (UDP). */

@@ -184,6 +184,8 @@ export interface NativeVerbsFunctions {
   rdmaLinkDelete(name: string): void;
   /** Every port of every RDMA device, from the kernel's RDMA netlink. */
   rdmaLinkList(): NativeRdmaLink[];
+  /** RDMA_NLDEV_CMD_RES_QP_GET of the port's QP1: its enum ib_qp_state. */
+  rdmaGsiQpState(name: string, port: number): number;
 }
 
 /** One port of an RDMA device, as the kernel's RDMA netlink reports it (a line of `rdma link show`). */

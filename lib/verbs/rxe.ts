@@ -5,7 +5,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
-import { PortState } from './constants';
+import { PortState, QpState } from './constants';
 import { rdmaError } from '../core/errors';
 import { formatGuid } from '../core/gid';
 import { native } from '../native';
@@ -88,6 +88,17 @@ export function deleteRxe(name: string): void {
     throw rdmaError('rdma link del', 'EBUSY', `this process has ${name} open (its own contexts, or librdmacm's); close them, or delete it from another process`);
   }
   native.rdmaLinkDelete(name);
+}
+
+/**
+ * The state of QP1 of the device's `port`: the GSI QP the kernel sends and receives all connection
+ * management through, as `rdma res show qp link NAME/PORT lqpn 1` shows it. On rxe it can be left in ERR
+ * for good (see the README); then no rdma_cm connection can be made through that port. RdmaError ENODEV
+ * when there is no such device, ENOENT when the port has no QP1 (iWARP).
+ */
+export function gsiQpState(name: string, port = 1): QpState {
+  if (!Number.isInteger(port) || port < 1 || port > 255) throw new RangeError('port must be an integer from 1 to 255');
+  return native.rdmaGsiQpState(name, port);
 }
 
 /** Every port of every RDMA device, with the netdev it is bound to. */

@@ -97,6 +97,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rdmaLinkAdd", Napi::Function::New(env, RdmaLinkAdd, "rdmaLinkAdd"));
   exports.Set("rdmaLinkDelete", Napi::Function::New(env, RdmaLinkDelete, "rdmaLinkDelete"));
   exports.Set("rdmaLinkList", Napi::Function::New(env, RdmaLinkList, "rdmaLinkList"));
+  exports.Set("rdmaGsiQpState", Napi::Function::New(env, RdmaGsiQpState, "rdmaGsiQpState"));
   exports.Set("testing", TestingExports(env));
   return exports;
 }

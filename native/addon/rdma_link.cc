@@ -64,4 +64,13 @@ Napi::Value RdmaLinkList(const Napi::CallbackInfo& info) {
   return array;
 }
 
+Napi::Value RdmaGsiQpState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ToName(info[0], "name", kRdmaDeviceNameMax);
+  uint32_t port = ToU32(info[1], "port", 255);  // a u8 in the kernel
+  uint8_t state = 0;
+  Check(env, GsiQpState(name, port, &state));
+  return Napi::Number::New(env, state);
+}
+
 }  // namespace rdma

@@ -11,5 +11,7 @@ Napi::Value RdmaLinkAdd(const Napi::CallbackInfo& info);
 Napi::Value RdmaLinkDelete(const Napi::CallbackInfo& info);
 // rdmaLinkList() → [{name, index, port, nodeGuid, protocol?, state, physicalState, netdev?, netdevIndex?}]
 Napi::Value RdmaLinkList(const Napi::CallbackInfo& info);
+// rdmaGsiQpState(name, port) → the enum ib_qp_state of the port's QP1
+Napi::Value RdmaGsiQpState(const Napi::CallbackInfo& info);
 
 }  // namespace rdma

@@ -100,6 +100,8 @@ class Socket {
 
   // A command the kernel acknowledges: 0 or the errno of its ack.
   int Command(Message message) { return Exchange(message, NLM_F_ACK, nullptr); }
+  // A command that answers with one reply (to on_reply) before its ack.
+  int Query(Message message, const OnReply& on_reply) { return Exchange(message, NLM_F_ACK, &on_reply); }
   // A dump: each reply to on_reply; 0 or the errno that ended it.
   int Dump(Message message, const OnReply& on_reply) { return Exchange(message, NLM_F_DUMP, &on_reply); }
 
@@ -158,6 +160,20 @@ NetlinkResult DeviceIndexes(Socket& socket, const char* command, std::vector<std
   return {};
 }
 
+// The index of the device `name`, for `command`: ENODEV when there is none.
+NetlinkResult DeviceIndex(Socket& socket, const char* command, const std::string& name, uint32_t* index) {
+  std::vector<std::pair<std::string, uint32_t>> devices;
+  NetlinkResult listed = DeviceIndexes(socket, command, &devices);
+  if (listed.err != 0) return listed;
+  for (const auto& device : devices) {
+    if (device.first == name) {
+      *index = device.second;
+      return {};
+    }
+  }
+  return {ENODEV, command, "no RDMA device named " + name};
+}
+
 }  // namespace
 
 NetlinkResult AddRdmaLink(std::string* name, const std::string& netdev, const std::string& type) {
@@ -186,13 +202,10 @@ NetlinkResult DeleteRdmaLink(const std::string& name) {
   const char* command = "RDMA_NLDEV_CMD_DELLINK";
   Socket socket;
   if (socket.open_errno() != 0) return SocketFailure(command, socket.open_errno());
-  std::vector<std::pair<std::string, uint32_t>> devices;
-  NetlinkResult listed = DeviceIndexes(socket, command, &devices);
-  if (listed.err != 0) return listed;
-  for (const auto& device : devices) {
-    if (device.first == name) return {socket.Command(Message(RDMA_NLDEV_CMD_DELLINK).U32(RDMA_NLDEV_ATTR_DEV_INDEX, device.second)), command, ""};
-  }
-  return {ENODEV, command, "no RDMA device named " + name};
+  uint32_t index = 0;
+  NetlinkResult found = DeviceIndex(socket, command, name, &index);
+  if (found.err != 0) return found;
+  return {socket.Command(Message(RDMA_NLDEV_CMD_DELLINK).U32(RDMA_NLDEV_ATTR_DEV_INDEX, index)), command, ""};
 }
 
 NetlinkResult ListRdmaLinks(std::vector<RdmaLink>* links) {
@@ -221,6 +234,22 @@ NetlinkResult ListRdmaLinks(std::vector<RdmaLink>* links) {
     if (err != 0) return {err, kGet, "RDMA_NLDEV_CMD_PORT_GET dump of " + device.name};
   }
   return {};
+}
+
+NetlinkResult GsiQpState(const std::string& name, uint32_t port, uint8_t* state) {
+  const char* command = "RDMA_NLDEV_CMD_RES_QP_GET";
+  Socket socket;
+  if (socket.open_errno() != 0) return SocketFailure(command, socket.open_errno());
+  uint32_t index = 0;
+  NetlinkResult found = DeviceIndex(socket, command, name, &index);
+  if (found.err != 0) return found;
+  // The kernel tracks each port's QP1 under an ID with the port in its top byte (rdma_restrack_add).
+  int err = socket.Query(Message(RDMA_NLDEV_CMD_RES_QP_GET)
+                             .U32(RDMA_NLDEV_ATTR_DEV_INDEX, index)
+                             .U32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+                             .U32(RDMA_NLDEV_ATTR_RES_LQPN, 1 | port << 24),
+                         [&](const Attributes& reply) { *state = reply.Number<uint8_t>(RDMA_NLDEV_ATTR_RES_STATE); });
+  return {err, command, err != 0 ? "QP1 of " + name + " port " + std::to_string(port) : ""};
 }
 
 }  // namespace rdma

@@ -41,5 +41,9 @@ NetlinkResult AddRdmaLink(std::string* name, const std::string& netdev, const st
 NetlinkResult DeleteRdmaLink(const std::string& name);
 // RDMA_NLDEV_CMD_GET dump, then RDMA_NLDEV_CMD_PORT_GET dump of each device: one entry per port.
 NetlinkResult ListRdmaLinks(std::vector<RdmaLink>* links);
+// RDMA_NLDEV_CMD_RES_QP_GET of QP1 (the GSI QP, which all connection management goes through) of the
+// device's `port`, as `rdma res show qp link NAME/PORT lqpn 1` reads it: its enum ib_qp_state. ENODEV when
+// there is no such device; ENOENT when the port has no QP1 (iWARP).
+NetlinkResult GsiQpState(const std::string& name, uint32_t port, uint8_t* state);
 
 }  // namespace rdma

@@ -10,12 +10,13 @@
  *   kernel would dereference a NULL pointer.
  * - QP1 after a connection management MAD failed to go out while the link was down (0003, 0004): on the
  *   patched module it is back in RTS and the device serves new connections; on the stock module it stays in
- *   ERR and none gets through (shown on a device of the test's own, rxe0 stays whole).
+ *   ERR, and the binding refuses to listen or connect through it, saying why (shown on a device of the
+ *   test's own: rxe0 stays whole).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Access, MwType, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, listen, odpMissing, type CompletionQueue } from '../../lib';
+import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, type CompletionQueue } from '../../lib';
 import { differingBytes } from '../support/memory';
 import { QKEY, TIMEOUT, open, pair, random, remoteAccess, udQp } from '../support/fixture';
 import { ScratchRxe, gsiState, rxeReady } from '../support/rxe';
@@ -208,7 +209,7 @@ test(`invalidating a type-2 window that is not bound, on the ${patched ? 'patche
   await kernelLives();
 });
 
-test(`QP1 after a connection's DREQ could not go out with the link down, on the ${patched ? 'patched' : 'stock'} rdma_rxe: ${patched ? 'back in RTS, new connections get through' : 'left in ERR, no connection gets through'}`, { timeout: 180_000 }, async (t) => {
+test(`QP1 after a connection's DREQ could not go out with the link down, on the ${patched ? 'patched' : 'stock'} rdma_rxe: ${patched ? 'back in RTS, new connections get through' : 'left in ERR, listen and connect refused with EIO'}`, { timeout: 180_000 }, async (t) => {
   const scratch = await ScratchRxe.create('rxe_fix', '10.78.0.1');
   const { name, address } = scratch;
   try {
@@ -223,14 +224,17 @@ test(`QP1 after a connection's DREQ could not go out with the link down, on the 
     const state = gsiState(name);
     t.diagnostic(`QP1 ${state}`);
     assert.equal(state, patched ? 'RTS' : 'ERR');
+    assert.equal(QpState[gsiQpState(name)], state);
+    if (!patched) {
+      // Through that port no request can come in nor a connect go out: the binding says so at once.
+      const dead = (verb: string) => (error: RdmaError) => error.code === 'EIO' && error.verb === verb && /QP1 of rxe_fix port 1/.test(error.message);
+      await assert.rejects(listen(address, 7601), dead('rdma_listen'));
+      await assert.rejects(connect(address, 7601, { timeoutMs: 15_000 }), dead('rdma_connect'));
+      return;
+    }
     const again = await listen(address, 7601);
     try {
-      const connecting = connect(address, 7601, { timeoutMs: 15_000 });
-      if (!patched) {
-        await assert.rejects(connecting, (error: RdmaError) => error instanceof RdmaError);
-        return;
-      }
-      const [newClient, newServer] = await Promise.all([connecting, again.accept()]);
+      const [newClient, newServer] = await Promise.all([connect(address, 7601, { timeoutMs: 15_000 }), again.accept()]);
       await newClient.send(Buffer.from('after the link came back'));
       assert.equal((await newServer.receive(TIMEOUT)).toString(), 'after the link came back');
       await Promise.all([newClient.close(), newServer.close()]);

@@ -1,14 +1,14 @@
 /**
  * Soft-RoCE devices over the kernel's RDMA netlink, against what libibverbs, sysfs and iproute2's `rdma link`
- * see. Adds and deletes devices on `lo`: the VM has only lo and eth0 (which rxe0 holds) and no module tree
- * for dummy or veth netdevs, and rxe takes lo. Needs CAP_NET_ADMIN and rdma_rxe, as the VM has.
+ * and `rdma res` see. Adds and deletes devices on `lo` (eth0 is rxe0's). Needs CAP_NET_ADMIN and rdma_rxe,
+ * as the VM has.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { RdmaError, addRxe, deleteRxe, listDevices, listRdmaLinks, openDevice } from '../../lib';
+import { QpState, RdmaError, addRxe, deleteRxe, gsiQpState, listDevices, listRdmaLinks, openDevice } from '../../lib';
 import { rxeMain } from '../../lib/cli/rxe';
 import { insideVm } from '../../lib/harness/device-host';
 import { deviceName } from '../support/fixture';
@@ -106,4 +106,15 @@ test('rxe add and rxe del on the command line', (t) => {
     assert.equal(rxeMain(['del', 'rxe_cli']), 0);
     assert.ok(!names().includes('rxe_cli'));
   });
+});
+
+test("QP1's state is what rdma res shows: RTS on a working port; an unknown device is ENODEV, a port it lacks EINVAL", () => {
+  const device = deviceName();
+  const shown = JSON.parse(execFileSync('rdma', ['-j', 'resource', 'show', 'qp', 'link', `${device}/1`, 'lqpn', '1'], { encoding: 'utf8' })) as { type: string; state: string }[];
+  assert.deepEqual(shown.map((row) => [row.type, row.state]), [['GSI', 'RTS']]);
+  assert.equal(gsiQpState(device), QpState.RTS);
+  assert.throws(() => gsiQpState('no_such_device'), refused('ENODEV', 'RDMA_NLDEV_CMD_RES_QP_GET'));
+  assert.throws(() => gsiQpState(device, 2), refused('EINVAL', 'RDMA_NLDEV_CMD_RES_QP_GET', /QP1 of/));
+  assert.throws(() => gsiQpState(device, 0), RangeError);
+  assert.throws(() => gsiQpState(7 as unknown as string), TypeError);
 });
