@@ -11,12 +11,12 @@
  * - QP1 after a connection management MAD failed to go out while the link was down (0003, 0004): on the
  *   patched module it is back in RTS and the device serves new connections; on the stock module it stays in
  *   ERR, and the binding refuses to listen or connect through it, saying why (shown on a device of the
- *   test's own: rxe0 stays whole).
+ *   test's own: rxe0 stays whole). The same two bugs on a user's UD QP whose send cannot be routed.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, type CompletionQueue } from '../../lib';
+import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, openDevice, type CompletionQueue } from '../../lib';
 import { differingBytes } from '../support/memory';
 import { QKEY, TIMEOUT, open, pair, random, remoteAccess, udQp } from '../support/fixture';
 import { ScratchRxe, gsiState, rxeReady } from '../support/rxe';
@@ -240,6 +240,49 @@ test(`QP1 after a connection's DREQ could not go out with the link down, on the 
       await Promise.all([newClient.close(), newServer.close()]);
     } finally {
       again.close();
+    }
+  } finally {
+    await scratch.close();
+  }
+});
+
+test(`a UD send that cannot be routed, on the ${patched ? 'patched' : 'stock'} rdma_rxe: ${patched ? 'its own error, the QP in SQE with its receives kept, sending again once back in RTS' : 'reported as flushed, the QP in ERR with its receives flushed'}`, { timeout: 120_000 }, async () => {
+  const scratch = await ScratchRxe.create('rxe_ud', '10.78.1.1');
+  try {
+    using context = openDevice(scratch.name);
+    const pd = context.allocPd();
+    const [a, b] = [udQp(context, pd), udQp(context, pd)];
+    const gid = context.gidTable().find((entry) => entry.ipv4 === scratch.address)!;
+    const ah = pd.createAh({ portNum: 1, grh: { dgid: gid.raw, sgidIndex: gid.index, hopLimit: 1 } });
+    const source = pd.registerMemory(random(64));
+    const [intoA, intoB] = [pd.registerMemory(Buffer.alloc(UD_GRH_BYTES + 64)), pd.registerMemory(Buffer.alloc(UD_GRH_BYTES + 64))];
+    const send = (from: typeof a, to: typeof b, wrId: number) =>
+      from.qp.postSend({ wrId, opcode: WrOpcode.SEND, sgList: [{ mr: source }], ud: { ah, remoteQpn: to.qp.qpNum, remoteQkey: QKEY } });
+    a.qp.postRecv({ wrId: 10, sgList: [{ mr: intoA }] });
+    scratch.setLink('down');
+    send(a, b, 1);
+    const [failed] = await a.cq.take(1, TIMEOUT);
+    assert.equal(failed!.wrId, 1n);
+    if (!patched) {
+      assert.equal(failed!.status, WcStatus.WR_FLUSH_ERR, 'the failed send is reported as flushed');
+      assert.equal(a.qp.state, QpState.ERR);
+      const [flushed] = await a.cq.take(1, TIMEOUT);
+      assert.deepEqual([flushed!.wrId, flushed!.status], [10n, WcStatus.WR_FLUSH_ERR], 'the receive queue went with it');
+      return;
+    }
+    assert.equal(failed!.status, WcStatus.LOC_QP_OP_ERR, 'the send reports its own error');
+    assert.equal(a.qp.state, QpState.SQE);
+    assert.equal(a.cq.poll().count, 0, 'the receive is still posted');
+    scratch.setLink('up');
+    await rxeReady(scratch.name, scratch.address);
+    a.qp.modify({ qpState: QpState.RTS, curQpState: QpState.SQE });
+    b.qp.postRecv({ wrId: 20, sgList: [{ mr: intoB }] });
+    send(a, b, 2);
+    send(b, a, 3);
+    for (const [side, into] of [[a, intoA], [b, intoB]] as const) {
+      const completions = await side.cq.take(2, TIMEOUT);
+      assert.deepEqual(completions.map((wc) => wc.status), [WcStatus.SUCCESS, WcStatus.SUCCESS]);
+      assert.deepEqual(into.bytes.subarray(UD_GRH_BYTES), source.bytes, 'the datagram arrived');
     }
   } finally {
     await scratch.close();
