@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevice, type RdmaError, type SegmentChannel } from '../../lib';
+import { Access, WrOpcode, createLoopbackPair, getSegment, makeSegment, openDevice, type RdmaError, type Segment, type SegmentChannel } from '../../lib';
 
 /** Runs a peer to its end: its last output line, status and signal. */
 export async function runPeer(args: string[], uid?: number): Promise<{ line: string; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
@@ -29,6 +29,9 @@ export async function runPeer(args: string[], uid?: number): Promise<{ line: str
   const [status, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   return { line: stdout.trim().split('\n').at(-1) ?? '', status, signal, stderr };
 }
+
+/** What an 'own' peer exports, alive until it exits. */
+const owned: Segment[] = [];
 
 /** A long-running peer: resolves once it printed its first line. */
 export async function startPeer(args: string[], uid?: number): Promise<{ first: string; next(): Promise<string>; child: ReturnType<typeof spawn> }> {
@@ -78,6 +81,9 @@ async function main([mode, ...args]: string[]): Promise<void> {
       const segment = makeSegment(Number(args[0]), { permit: { mode: Number(args[1]) }, channel: (args[3] ?? 'socket') as SegmentChannel });
       fill(segment.attach().bytes, Number(args[2]));
       console.log(segment.id);
+      // Held until the process ends: a segment that is garbage-collected is removed (seen under the
+      // sanitizers, whose allocator makes V8 collect sooner: peers were refused with ENOENT).
+      owned.push(segment);
       createInterface({ input: process.stdin }).on('line', (line) => line === 'exit' && process.exit(0));
       return;
     }
