@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { getSegment, makeSegment, type RdmaError } from '../../lib';
-import { fill, mismatches, patternByte, runPeer, startPeer } from '../support/segment-peer';
+import { fill, killPeers, mismatches, patternByte, runPeer, startPeer } from '../support/segment-peer';
+
+afterEach(killPeers);
 
 // Segments on the pidfd channel: peers take the owner's memfd with pidfd_getfd. As root in the VM, with
 // owner and peers as nobody where the peer's own permit check is what is tested.

@@ -3,12 +3,14 @@ import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { Access, WrOpcode, allocate, getSegment, makeSegment, type RdmaError } from '../../lib';
 import { pair } from '../support/fixture';
-import { fill, mismatches, patternByte, runPeer, startPeer } from '../support/segment-peer';
+import { fill, killPeers, mismatches, patternByte, runPeer, startPeer } from '../support/segment-peer';
+
+afterEach(killPeers);
 
 // Segments between processes (segment-peer.ts runs each peer), every byte checked. As root in the VM,
 // with peers as nobody where the permit is what is tested.

@@ -12,7 +12,7 @@
  *   rdma-stream <segid> <count>    the same, `count` writes of 64 KiB one after another, printing "ready"
  *                                  first: "rdma-stream <successes> <failures> <bad bytes at the end>"
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -33,9 +33,21 @@ export async function runPeer(args: string[], uid?: number): Promise<{ line: str
 /** What an 'own' peer exports, alive until it exits. */
 const owned: Segment[] = [];
 
+const longRunning = new Set<ChildProcess>();
+
+/**
+ * SIGKILLs the long-running peers still there: each test file runs it after every test, so that a test
+ * that failed before ending its peers does not keep the file's process, and the whole run, waiting on them.
+ */
+export function killPeers(): void {
+  for (const child of longRunning) child.kill('SIGKILL');
+}
+
 /** A long-running peer: resolves once it printed its first line. */
 export async function startPeer(args: string[], uid?: number): Promise<{ first: string; next(): Promise<string>; child: ReturnType<typeof spawn> }> {
   const child = spawn(process.execPath, [__filename, ...args], { uid, gid: uid, stdio: ['pipe', 'pipe', 'inherit'] });
+  longRunning.add(child);
+  child.on('exit', () => longRunning.delete(child));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const first = (await lines.next()).value as string;
   return { first, child, next: async () => ((await lines.next()).value as string) ?? '' };
