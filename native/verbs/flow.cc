@@ -47,14 +47,23 @@ void Address(Napi::Object filter, const char* key, uint8_t* out, size_t size) {
   std::memcpy(out, ToFixedBytes(value, size, key), size);
 }
 
+// Appends `spec` (zero-initialized by the caller, padding included) with its type and size. Specs follow
+// each other at their sizes, not their alignment (a counter action, which holds a pointer, can start at 4
+// mod 8): copied in, never written in place.
 template <class Spec>
-Spec* Append(std::vector<uint8_t>* out, ibv_flow_spec_type type) {
-  size_t at = out->size();
-  out->resize(at + sizeof(Spec));
-  Spec* spec = reinterpret_cast<Spec*>(out->data() + at);
+void Append(std::vector<uint8_t>* out, ibv_flow_spec_type type, Spec* spec) {
   spec->type = type;
   spec->size = sizeof(Spec);
-  return spec;
+  size_t at = out->size();
+  out->resize(at + sizeof(Spec));
+  std::memcpy(out->data() + at, spec, sizeof(Spec));
+}
+
+// A spec with nothing but its type and size.
+template <class Spec>
+void Append(std::vector<uint8_t>* out, ibv_flow_spec_type type) {
+  Spec spec = {};
+  Append(out, type, &spec);
 }
 
 // A header spec: the same filter filled from `value` and from `mask`.
@@ -64,9 +73,7 @@ void Header(std::vector<uint8_t>* out, ibv_flow_spec_type type, Napi::Object js,
   Spec spec = {};
   fill(value, &spec.val);
   fill(mask, &spec.mask);
-  Spec* packed = Append<Spec>(out, type);
-  packed->val = spec.val;
-  packed->mask = spec.mask;
+  Append(out, type, &spec);
 }
 
 void Eth(Napi::Object f, ibv_flow_eth_filter* out) {
@@ -138,8 +145,9 @@ void PackSpec(Napi::Object js, std::vector<uint8_t>* out, std::vector<CountersUs
   if (type == "esp") return Header<ibv_flow_spec_esp>(out, t(IBV_FLOW_SPEC_ESP), js, Esp);
   if (inner != 0) ThrowType(env, "only header specs can be inner");
   if (type == "tag") {
-    uint32_t tag = PropU32(js, "tagId", 0);
-    Append<ibv_flow_spec_action_tag>(out, IBV_FLOW_SPEC_ACTION_TAG)->tag_id = tag;
+    ibv_flow_spec_action_tag spec = {};
+    spec.tag_id = PropU32(js, "tagId", 0);
+    Append(out, IBV_FLOW_SPEC_ACTION_TAG, &spec);
     return;
   }
   if (type == "drop") {
