@@ -160,8 +160,9 @@ NetlinkResult DeviceIndexes(Socket& socket, const char* command, std::vector<std
   return {};
 }
 
-// The index of the device `name`, for `command`: ENODEV when there is none.
+// The index of the device `name`, for `command`, once the socket is open: ENODEV when there is none.
 NetlinkResult DeviceIndex(Socket& socket, const char* command, const std::string& name, uint32_t* index) {
+  if (socket.open_errno() != 0) return SocketFailure(command, socket.open_errno());
   std::vector<std::pair<std::string, uint32_t>> devices;
   NetlinkResult listed = DeviceIndexes(socket, command, &devices);
   if (listed.err != 0) return listed;
@@ -201,7 +202,6 @@ NetlinkResult AddRdmaLink(std::string* name, const std::string& netdev, const st
 NetlinkResult DeleteRdmaLink(const std::string& name) {
   const char* command = "RDMA_NLDEV_CMD_DELLINK";
   Socket socket;
-  if (socket.open_errno() != 0) return SocketFailure(command, socket.open_errno());
   uint32_t index = 0;
   NetlinkResult found = DeviceIndex(socket, command, name, &index);
   if (found.err != 0) return found;
@@ -239,7 +239,6 @@ NetlinkResult ListRdmaLinks(std::vector<RdmaLink>* links) {
 NetlinkResult GsiQpState(const std::string& name, uint32_t port, uint8_t* state) {
   const char* command = "RDMA_NLDEV_CMD_RES_QP_GET";
   Socket socket;
-  if (socket.open_errno() != 0) return SocketFailure(command, socket.open_errno());
   uint32_t index = 0;
   NetlinkResult found = DeviceIndex(socket, command, name, &index);
   if (found.err != 0) return found;
