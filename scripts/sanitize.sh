@@ -49,7 +49,7 @@ for stage in "${stages[@]}"; do
       ;;
     device)
       # On the host only the VM runs (qemu must not get the preload); inside, the sanitized test run.
-      node dist/lib/cli/main.js vm --timeout 5400 --memory 6144 -- "${sanitized[@]}" RDMA_NODE_IN_VM=1 node dist/lib/cli/main.js test device ${RDMA_NODE_SANITIZE_FILTER:+--filter "$RDMA_NODE_SANITIZE_FILTER"} || failed+=(device)
+      node dist/lib/cli/main.js vm --timeout 7200 --memory 6144 -- "${sanitized[@]}" RDMA_NODE_IN_VM=1 node dist/lib/cli/main.js test device ${RDMA_NODE_SANITIZE_FILTER:+--filter "$RDMA_NODE_SANITIZE_FILTER"} || failed+=(device)
       ;;
     lint)
       bash scripts/lint-native.sh || failed+=(lint)
