@@ -4,14 +4,14 @@ import { test } from 'node:test';
 import { runSoak, summary } from '../../lib/tools/soak/soak';
 
 // The soak's short run (`npm run soak` runs the same code for 30 minutes; RELIABILITY.md has one such
-// run): 90 s of RC verbs traffic to two peer processes, each SIGKILLed and restarted after 20 s of traffic
+// run): 60 s of RC verbs traffic to two peer processes, each SIGKILLed and restarted after 15 s of traffic
 // (and after one verified round of each kind at least), endpoints to them, and registration churn through
 // a registration cache, every byte verified; RSS, fds and the kernel's RDMA objects sampled every 3 s,
 // not growing, and nothing left once it is over.
 test('soak, short: mixed traffic with peer restarts and registration churn, every byte verified, no lost completion, nothing growing or left behind', async () => {
   // Growth is judged when there are samples enough with both peers up (a busy host can make peers take
   // half a minute to start); the 30-minute run always judges it.
-  const report = await runSoak({ durationMs: 90_000, sampleEveryMs: 3_000, restartEveryMs: 20_000, requireGrowthJudgement: false, log: () => undefined });
+  const report = await runSoak({ durationMs: 60_000, sampleEveryMs: 3_000, restartEveryMs: 15_000, requireGrowthJudgement: false, log: () => undefined });
   const text = summary(report);
   console.log(text);
   assert.deepEqual(report.failures, [], text);
