@@ -3,7 +3,8 @@
  * Gloo and NCCL's bootstrap keep one). The kernel closes a dead process's sockets, so a rank that is
  * SIGKILLed or crashes is seen within a round trip; one that closes its communicator says goodbye first
  * (a byte before FIN) and is not reported. rxe does not report a vanished peer on its own (the sender
- * retries forever; a receiver hears nothing), so this is what bounds a collective waiting on a dead rank.
+ * retries for ever at a retry count of 7, kernel/patches 0005; a receiver hears nothing on any device), so
+ * this is what bounds a collective waiting on a dead rank.
  */
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * The two rxe bugs kernel/patches fixes, checked on the rdma_rxe the VM loaded (RDMA_NODE_RXE: `npm test`
+ * The rxe bugs kernel/patches fixes, checked on the rdma_rxe the VM loaded (RDMA_NODE_RXE: `npm test`
  * runs the device suite on the stock module, then this file and the ODP suite again with `--rxe patched`):
  * - ODP data placement (0001): on the patched module every byte of writes, reads and sends (RC and UD) at
  *   any page offset, across pages, beyond the MTU and into an ODP region that starts mid-page lands where
@@ -12,11 +12,14 @@
  *   patched module it is back in RTS and the device serves new connections; on the stock module it stays in
  *   ERR, and the binding refuses to listen or connect through it, saying why (shown on a device of the
  *   test's own: rxe0 stays whole). The same two bugs on a user's UD QP whose send cannot be routed.
+ * - A transport retry count of 7 (0005): on the patched module a send to a responder that went silent (moved
+ *   to ERR, or destroyed while the send waited at its RNR NAKs) ends in RETRY_EXC_ERR; on the stock module
+ *   it is retried for ever (and a count of 6 ends as it should).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, openDevice, type CompletionQueue } from '../../lib';
+import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, openDevice, type CompletionQueue, type QueuePair } from '../../lib';
 import { differingBytes } from '../support/memory';
 import { QKEY, TIMEOUT, open, pair, random, remoteAccess, udQp } from '../support/fixture';
 import { ScratchRxe, gsiState, rxeReady } from '../support/rxe';
@@ -288,3 +291,47 @@ test(`a UD send that cannot be routed, on the ${patched ? 'patched' : 'stock'} r
     await scratch.close();
   }
 });
+
+/** How a responder goes silent: moved to ERR (rxe drops what reaches it), or destroyed while the send waits at its RNR. */
+const silences = {
+  'moved to ERR': async (responder: QueuePair) => responder.modify({ qpState: QpState.ERR }),
+  'destroyed while the send waits at RNR': async (responder: QueuePair) => {
+    await new Promise((resolve) => setTimeout(resolve, 500)); // RNR NAKs go back and forth meanwhile
+    responder.close();
+  },
+};
+
+for (const [silence, silenceResponder] of Object.entries(silences)) {
+  test(`an RC send whose responder is ${silence}, on the ${patched ? 'patched' : 'stock'} rdma_rxe: ${patched ? 'RETRY_EXC_ERR after 7 retries' : 'retry count 7 retries for ever, 6 ends in RETRY_EXC_ERR'}`, async () => {
+    using context = open();
+    const pd = context.allocPd();
+    const source = pd.registerMemory(random(64));
+    /** A loopback RC pair (timeout 12: 16 ms; RNR retried for ever), a SEND posted, its responder silenced. */
+    const sendToSilentResponder = async (retryCnt: number) => {
+      const cq = context.createCq(16, { channel: true });
+      const [requester, responder] = [0, 1].map(() => pd.createQp({ sendCq: cq, recvCq: cq, maxSendWr: 4, maxRecvWr: 4 })) as [QueuePair, QueuePair];
+      requester.connect(responder.address(), { timeout: 12, retryCnt, rnrRetry: 7 });
+      responder.connect(requester.address(), { timeout: 12, retryCnt, rnrRetry: 7 });
+      requester.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [{ mr: source }] });
+      await silenceResponder(responder);
+      return { cq, requester };
+    };
+    const exhausted = async (retryCnt: number) => {
+      const { cq, requester } = await sendToSilentResponder(retryCnt);
+      assert.equal(await status(cq), WcStatus.RETRY_EXC_ERR, `retry count ${retryCnt}: the retries run out`);
+      assert.equal(requester.state, QpState.ERR);
+    };
+    if (patched) {
+      await exhausted(7); // awaited here: the context is disposed when this function returns
+      return;
+    }
+    await exhausted(6);
+    // 7 is a count like any other (only the RNR retry count's 7 means "for ever"), but stock rxe never
+    // stops: 5 s is over 300 timeouts, and the send is still outstanding, the QP still in RTS.
+    const { cq, requester } = await sendToSilentResponder(7);
+    await assert.rejects(cq.take(1, { timeoutMs: 5_000 }), (error: RdmaError) => error.code === 'ETIMEDOUT');
+    assert.equal(requester.state, QpState.RTS);
+    requester.modify({ qpState: QpState.ERR });
+    assert.equal(await status(cq), WcStatus.WR_FLUSH_ERR, 'only moving the QP to ERR ends the send');
+  });
+}

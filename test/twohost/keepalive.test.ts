@@ -7,9 +7,9 @@ import { start } from '../support/processes';
 import { connectRetrying, role, runRetrying, side } from './sides';
 
 // The link between the VMs taken down under a connection (host 1 sets its rxe1's netdev down): rxe on the
-// far side retries for ever without failing the request (no RETRY_EXC_ERR, measured), so only the
-// endpoints' keepalive tells the server, within three periods; once the link is back, a new RC connection
-// carries traffic.
+// far side retries for ever without failing the request (no RETRY_EXC_ERR at the endpoints' retry count of
+// 7: kernel/patches 0005), so only the endpoints' keepalive tells the server, within three periods; once the
+// link is back, a new RC connection carries traffic.
 
 const PORT = 18831;
 const keepaliveMs = 1000;
