@@ -18,6 +18,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Access, MwType, QpState, RdmaError, UD_GRH_BYTES, WcStatus, WrOpcode, allocate, connect, gsiQpState, listen, odpMissing, openDevice, type CompletionQueue, type QueuePair } from '../../lib';
 import { differingBytes } from '../support/memory';
@@ -296,7 +297,7 @@ test(`a UD send that cannot be routed, on the ${patched ? 'patched' : 'stock'} r
 const silences = {
   'moved to ERR': async (responder: QueuePair) => responder.modify({ qpState: QpState.ERR }),
   'destroyed while the send waits at RNR': async (responder: QueuePair) => {
-    await new Promise((resolve) => setTimeout(resolve, 500)); // RNR NAKs go back and forth meanwhile
+    await sleep(500); // RNR NAKs go back and forth meanwhile
     responder.close();
   },
 };
